@@ -1,0 +1,1 @@
+"""Marker so setuptools can ship layer/requirements.txt as package data."""

@@ -1,0 +1,3 @@
+from resizer_cli.cli import main
+
+main()

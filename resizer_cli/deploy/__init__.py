@@ -1,0 +1,1 @@
+"""Deploy engine: read what exists, plan the difference, apply it."""

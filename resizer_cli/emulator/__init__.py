@@ -1,0 +1,1 @@
+"""Local emulator: moto server on loopback plus a Lambda runtime that runs the deployed zip."""

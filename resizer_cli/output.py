@@ -1,0 +1,127 @@
+"""Rendering for the CLI: steps with check marks, progress bars, and --json.
+
+Human output goes to stderr so that stdout stays clean for --json (and for piping). Logic below
+the CLI reports through a Reporter; tests pass `Reporter.quiet()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+
+class Step:
+    """A running step; `note()` adds detail shown after the check mark."""
+
+    def __init__(self) -> None:
+        self.detail = ""
+        self.skipped = False
+
+    def note(self, detail: str) -> None:
+        self.detail = detail
+
+    def skip(self, detail: str = "") -> None:
+        self.skipped = True
+        self.detail = detail
+
+
+class ProgressHandle:
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, amount: float = 1) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def update(self, completed: float | None = None, total: float | None = None) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=completed, total=total)
+
+
+class Reporter:
+    def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        # stderr: progress and steps never mix with machine-readable stdout.
+        self.console = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False, soft_wrap=True)
+
+    @classmethod
+    def silent(cls) -> Reporter:
+        return cls(quiet=True)
+
+    @property
+    def human(self) -> bool:
+        return not (self.quiet or self.json_mode)
+
+    def where(self, text: str) -> None:
+        """First line of every command: where it acts."""
+        if self.human:
+            self.console.print(f"[bold]→ {text}[/bold]")
+
+    def info(self, text: str) -> None:
+        if self.human:
+            self.console.print(text)
+
+    def warn(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[yellow]warning:[/yellow] {text}")
+
+    def print(self, renderable: Any) -> None:
+        """Primary human output (tables) to stdout."""
+        if self.human:
+            self.out.print(renderable)
+
+    def emit_json(self, obj: Any) -> None:
+        """One JSON document (or JSON line) on stdout."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(obj, default=str, sort_keys=True) + "\n")
+            sys.stdout.flush()
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[Step]:
+        step = Step()
+        if not self.human:
+            yield step
+            return
+        try:
+            with self.console.status(title):
+                yield step
+        except BaseException:
+            self.console.print(f"[red]✗[/red] {title}")
+            raise
+        mark = "[dim]·[/dim]" if step.skipped else "[green]✓[/green]"
+        detail = f" [dim]{step.detail}[/dim]" if step.detail else ""
+        self.console.print(f"{mark} {title}{detail}")
+
+    @contextmanager
+    def progress(
+        self, description: str, total: float | None, *, bytes_: bool = False
+    ) -> Iterator[ProgressHandle]:
+        if not self.human:
+            yield ProgressHandle(None, None)
+            return
+        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        if bytes_:
+            columns += [DownloadColumn(), TransferSpeedColumn()]
+        else:
+            columns += [TextColumn("{task.completed:.0f}/{task.total:.0f}")]
+        columns.append(TimeRemainingColumn())
+        with Progress(*columns, console=self.console, transient=True) as prog:
+            task = prog.add_task(description, total=total)
+            yield ProgressHandle(prog, task)
