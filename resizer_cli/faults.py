@@ -4,8 +4,9 @@ Tests install faults here (or, for a `resizer` subprocess, through the RESIZER_F
 environment variable holding a JSON list). Every client made by `resizer_cli.aws` consults
 this before each API call, so the code under test runs unchanged.
 
-A fault: {"service": "lambda", "operation": "CreateFunction", "code": "InvalidParameterValueException",
-          "message": "...", "times": 3, "after": 0, "kind": "client_error" | "interrupt"}
+A fault: {"service": "lambda", "operation": "CreateFunction",
+          "code": "InvalidParameterValueException", "message": "...",
+          "times": 3, "after": 0, "kind": "client_error" | "interrupt"}
 `after` lets that many matching calls through first; `times` is how many then fail.
 """
 
