@@ -1,0 +1,376 @@
+"""Lambda entry point: S3 ObjectCreated records in, thumbnails and a result record out.
+
+Outcomes per record:
+- an image: thumbnails + result record {"status": "ok"}, one JSON log line;
+- an image we can never process (corrupt, unsupported, too large, not an image): result
+  record {"status": "error"} and one JSON error line, and no exception, because Lambda
+  would retry it twice for nothing;
+- an S3 failure (throttling, timeout, permissions still propagating...): the other records
+  are processed first, then the invocation raises so Lambda retries it. Outputs are
+  overwritten with the same bytes, so a retry is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from lambda_handler.config import Config, ConfigError
+from lambda_handler.keys import is_own_output, metadata_value, output_key, relative_key, result_key
+from lambda_handler.thumbnail import DEFAULT_RUNTIME_BASELINE_MB, ThumbnailError, render
+
+# Error codes that say "try again later"; everything else from S3 is still raised (retrying
+# also covers IAM propagation right after setup), but is logged as not transient.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "SlowDown",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "503",
+        "500",
+    }
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def _default_client() -> Any:
+    import os
+
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    s3: dict[str, str] = {}
+    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
+        s3["addressing_style"] = "path"  # emulators answer on one host, not bucket subdomains
+    return boto3.client(
+        "s3",
+        config=BotoConfig(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=30,
+            s3=s3,
+        ),
+    )
+
+
+# The seam: tests point this at a client of their own (e.g. one that throttles). boto3 is
+# imported on first use, so importing this module stays fast.
+client_factory: Callable[[], Any] = _default_client
+_client: Any = None
+
+
+def s3_client() -> Any:
+    """One client per container, made on first use."""
+    global _client
+    if _client is None:
+        _client = client_factory()
+    return _client
+
+
+def reset_client() -> None:
+    global _client
+    _client = None
+
+
+class RetryableFailure(Exception):
+    """Raised after all records were tried, when some failed for reasons worth retrying."""
+
+
+class _S3Failure(Exception):
+    def __init__(self, operation: str, exc: Exception) -> None:
+        super().__init__(f"{operation}: {exc}")
+        self.operation = operation
+        self.exc = exc
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    request_id = getattr(context, "aws_request_id", None)
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        _log("error", "config_error", request_id=request_id, reason=str(exc))
+        raise
+    records = event.get("Records") if isinstance(event, dict) else None
+    summary = {"ok": 0, "error": 0, "skipped": 0, "failed": 0}
+    if not records:  # e.g. the s3:TestEvent S3 sends when notifications are configured
+        _log("info", "no_records", request_id=request_id)
+        return summary
+    failures: list[BaseException] = []
+    for record in records:
+        try:
+            summary[_process(record, config, request_id)] += 1
+        except _S3Failure as exc:
+            summary["failed"] += 1
+            failures.append(exc.exc)
+        except Exception as exc:  # a bug of ours: log it, finish the others, then raise
+            summary["failed"] += 1
+            failures.append(exc)
+            _log(
+                "error",
+                "internal_error",
+                request_id=request_id,
+                reason=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            )
+    if failures:
+        raise RetryableFailure(
+            f"{len(failures)} of {len(records)} record(s) failed and will be retried: {failures[0]}"
+        ) from failures[0]
+    return summary
+
+
+def _process(record: dict[str, Any], config: Config, request_id: str | None) -> str:
+    try:
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+    except (KeyError, TypeError):
+        _log("error", "skipped", request_id=request_id, reason="not an S3 record")
+        return "skipped"
+    event_name = str(record.get("eventName", "ObjectCreated:Put"))
+    dest = config.dest_bucket or bucket
+
+    def skip(reason: str) -> str:
+        _log("info", "skipped", request_id=request_id, bucket=bucket, key=key, reason=reason)
+        return "skipped"
+
+    if not event_name.startswith(("ObjectCreated", "s3:ObjectCreated")):
+        return skip(f"event {event_name} is not an upload")
+    if is_own_output(bucket, key, dest, config.dest_prefix, config.results_prefix):
+        return skip("one of our own outputs")
+    rel = relative_key(key, config.source_prefix)
+    if rel is None:
+        return skip(f"outside the source prefix {config.source_prefix!r}")
+
+    started = time.perf_counter()
+    base = {"request_id": request_id, "bucket": bucket, "key": key}
+    try:
+        obj = s3_client().get_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if _error_code(exc) in _MISSING_CODES:
+            return skip("the object no longer exists")
+        raise _s3_failure("GetObject", exc, base) from exc
+    etag = str(obj.get("ETag", "")).strip('"')
+    size = int(obj.get("ContentLength") or 0)
+    record_base = {
+        "source_bucket": bucket,
+        "source_key": key,
+        "source_etag": etag,
+        "source_size": size,
+    }
+
+    too_big = _too_big_to_read(size, config)
+    if too_big:
+        obj["Body"].close()
+        err = ThumbnailError("too_large", too_big)
+        return _reject(config, dest, rel, record_base, err, started, base)
+    try:
+        data = obj["Body"].read()
+    except Exception as exc:
+        raise _s3_failure("GetObject", exc, base) from exc
+
+    try:
+        rendering = render(
+            data,
+            config.sizes,
+            fit=config.fit,
+            output_format=config.output_format,
+            quality=config.quality,
+            max_pixels=config.max_pixels,
+            memory_limit_mb=config.memory_mb,
+        )
+    except ThumbnailError as err:
+        return _reject(config, dest, rel, record_base, err, started, base)
+    del data
+
+    source = rendering.source
+    metadata = {
+        "source-bucket": metadata_value(bucket),
+        "source-key": metadata_value(key),
+        "source-etag": metadata_value(etag),
+    }
+    outputs: list[dict[str, Any]] = []
+    for thumb in rendering.thumbnails:
+        out_key = output_key(config.dest_prefix, thumb.size, rel, thumb.format)
+        try:
+            s3_client().put_object(
+                Bucket=dest,
+                Key=out_key,
+                Body=thumb.data,
+                ContentType=thumb.content_type,
+                CacheControl=config.cache_control,
+                Metadata=metadata,
+            )
+        except Exception as exc:
+            raise _s3_failure("PutObject", exc, base) from exc
+        outputs.append(
+            {
+                "key": out_key,
+                "width": thumb.width,
+                "height": thumb.height,
+                "bytes": thumb.bytes,
+                "format": thumb.format,
+                "content_type": thumb.content_type,
+            }
+        )
+    ms = _ms(started)
+    result = {
+        "status": "ok",
+        **record_base,
+        "width": source.width,
+        "height": source.height,
+        "format": source.format,
+        "outputs": outputs,
+        "error": None,
+        "reason": None,
+        "ms": ms,
+        "time": _now(),
+    }
+    _write_result(config, dest, rel, result, base)
+    _log(
+        "info",
+        "thumbnails",
+        **base,
+        etag=etag,
+        input_bytes=size,
+        width=source.width,
+        height=source.height,
+        format=source.format,
+        decoded=f"{source.decoded_width}x{source.decoded_height}",
+        outputs=[{k: o[k] for k in ("key", "width", "height", "bytes")} for o in outputs],
+        ms=ms,
+    )
+    return "ok"
+
+
+def _reject(
+    config: Config,
+    dest: str,
+    rel: str,
+    record_base: dict[str, Any],
+    err: ThumbnailError,
+    started: float,
+    base: dict[str, Any],
+) -> str:
+    ms = _ms(started)
+    result = {
+        "status": "error",
+        **record_base,
+        "width": None,
+        "height": None,
+        "format": None,
+        "outputs": [],
+        "error": err.kind,
+        "reason": err.reason,
+        "ms": ms,
+        "time": _now(),
+    }
+    extra: dict[str, Any] = {}
+    if err.kind == "internal" and err.__cause__ is not None:
+        extra["traceback"] = "".join(traceback.format_exception(err.__cause__))
+    # The record first: if writing it fails, the S3 error is raised and Lambda retries.
+    _write_result(config, dest, rel, result, base)
+    _log(
+        "error",
+        "rejected",
+        **base,
+        etag=record_base["source_etag"],
+        input_bytes=record_base["source_size"],
+        error=err.kind,
+        reason=err.reason,
+        ms=ms,
+        **extra,
+    )
+    return "error"
+
+
+def _too_big_to_read(size: int, config: Config) -> str | None:
+    """Refuse, before downloading, a file that could not even be held in memory."""
+    if config.memory_mb is None:
+        return None
+    # The bytes, plus at least as much again for the decoded pixels, beside the runtime.
+    needed = 2 * size + DEFAULT_RUNTIME_BASELINE_MB * 2**20
+    if needed <= config.memory_mb * 2**20:
+        return None
+    return (
+        f"the file is {size / 2**20:.0f} MB, too big for a function with "
+        f"{config.memory_mb} MB of memory"
+    )
+
+
+def _write_result(
+    config: Config, dest: str, rel: str, result: dict[str, Any], base: dict[str, Any]
+) -> None:
+    try:
+        s3_client().put_object(
+            Bucket=dest,
+            Key=result_key(config.results_prefix, rel),
+            Body=json.dumps(result, ensure_ascii=False).encode("utf-8"),
+            ContentType="application/json",
+            CacheControl="no-cache",
+        )
+    except Exception as exc:
+        raise _s3_failure("PutObject", exc, base) from exc
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or "") or None
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, 5xx and network trouble: worth a retry by Lambda."""
+    code = _error_code(exc)
+    if code is not None:
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:  # pragma: no cover - boto3 is always there on Lambda
+        return False
+    return isinstance(exc, BotoCoreError | OSError | TimeoutError)
+
+
+def _s3_failure(operation: str, exc: Exception, base: dict[str, Any]) -> _S3Failure:
+    _log(
+        "error",
+        "s3_error",
+        **base,
+        operation=operation,
+        error=_error_code(exc) or type(exc).__name__,
+        reason=str(exc),
+        transient=is_transient(exc),
+        retry=True,
+    )
+    return _S3Failure(operation, exc)
+
+
+def _log(level: str, event: str, **fields: Any) -> None:
+    line = {"level": level, "event": event, **{k: v for k, v in fields.items() if v is not None}}
+    text = json.dumps(line, ensure_ascii=False, default=str)
+    try:
+        sys.stdout.write(text + "\n")
+    except UnicodeEncodeError:  # a stdout that is not UTF-8
+        sys.stdout.write(json.dumps(line, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,261 @@
+"""Real encoded test images, generated on the fly (kept out of lambda_handler/ on purpose)."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+from typing import Any
+
+from PIL import Image, ImageCms, ImageDraw, PngImagePlugin
+
+# Pillow's Transpose for each EXIF orientation, as a viewer applies it to the stored pixels.
+ORIENT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# ...and the inverse, to store a picture so that the viewer shows it upright.
+INVERSE = {
+    **ORIENT,
+    6: Image.Transpose.ROTATE_90,
+    8: Image.Transpose.ROTATE_270,
+}
+RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
+
+
+def encode(im: Image.Image, fmt: str, **params: Any) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def photo(size: tuple[int, int] = (1200, 800), seed: int = 1) -> Image.Image:
+    """Photo-like RGB: gradients, shapes and noise (flat colour decodes unrealistically fast)."""
+    w, h = size
+    rng = random.Random(seed)
+    a = Image.linear_gradient("L").resize((w, h))
+    b = Image.radial_gradient("L").resize((w, h))
+    c = Image.linear_gradient("L").rotate(90).resize((w, h))
+    im = Image.merge("RGB", (a, b, c))
+    draw = ImageDraw.Draw(im)
+    for _ in range(40):
+        x, y, s = rng.randrange(w), rng.randrange(h), rng.randrange(max(2, w // 40), max(3, w // 4))
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.ellipse((x, y, x + s, y + s), fill=colour)
+    noise = Image.merge("RGB", [Image.effect_noise((w, h), 30)] * 3)
+    return Image.blend(im, noise, 0.1)
+
+
+def quadrants(size: tuple[int, int] = (400, 200)) -> Image.Image:
+    """Upright picture: red top-left, green top-right, blue bottom-left, white bottom-right."""
+    w, h = size
+    im = Image.new("RGB", size)
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, 0, w // 2 - 1, h // 2 - 1), fill=RED)
+    draw.rectangle((w // 2, 0, w - 1, h // 2 - 1), fill=GREEN)
+    draw.rectangle((0, h // 2, w // 2 - 1, h - 1), fill=BLUE)
+    draw.rectangle((w // 2, h // 2, w - 1, h - 1), fill=WHITE)
+    return im
+
+
+def oriented_jpeg(orientation: int, upright: Image.Image, fmt: str = "JPEG") -> bytes:
+    stored = upright.transpose(INVERSE[orientation]) if orientation in INVERSE else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "TestCam"  # Make, to check metadata is stripped
+    return encode(stored, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+
+
+def _s15(v: float) -> bytes:
+    return struct.pack(">i", round(v * 65536))
+
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
+
+
+def rgb_icc_profile(
+    red: tuple[float, float, float],
+    green: tuple[float, float, float],
+    blue: tuple[float, float, float],
+    gamma: float,
+    name: str,
+) -> bytes:
+    """A minimal ICC v2 matrix/TRC display profile (colorants already adapted to D50)."""
+    ascii_name = name.encode("ascii") + b"\0"
+    desc = (
+        b"desc\0\0\0\0"
+        + struct.pack(">I", len(ascii_name))
+        + ascii_name
+        + b"\0" * 8
+        + b"\0\0\0"
+        + b"\0" * 67
+    )
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+    tags = [
+        (b"desc", desc),
+        (b"cprt", b"text\0\0\0\0public domain\0"),
+        (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", _xyz(*red)),
+        (b"gXYZ", _xyz(*green)),
+        (b"bXYZ", _xyz(*blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        while (offset + len(body)) % 4:
+            body += b"\0"
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    while len(body) % 4:
+        body += b"\0"
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"lcms"
+        + b"\x02\x10\x00\x00"
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 24
+        + b"\0" * 4
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def adobe_rgb_profile() -> bytes:
+    return rgb_icc_profile(
+        (0.60974, 0.31111, 0.01947),
+        (0.20528, 0.62567, 0.06087),
+        (0.14919, 0.06322, 0.74457),
+        2.2,
+        "Test Adobe RGB (1998)",
+    )
+
+
+def srgb_expected(pixel: tuple[int, int, int], icc: bytes) -> tuple[int, int, int]:
+    """What a colour-managed viewer shows for `pixel` tagged with `icc`."""
+    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    out = ImageCms.profileToProfile(
+        Image.new("RGB", (1, 1), pixel), src, ImageCms.createProfile("sRGB"), outputMode="RGB"
+    )
+    assert out is not None
+    return out.getpixel((0, 0))  # type: ignore[return-value]
+
+
+def lab_tiff(rgb: tuple[int, int, int], size: tuple[int, int] = (300, 200)) -> bytes:
+    to_lab = ImageCms.buildTransform(
+        ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"
+    )
+    lab = ImageCms.applyTransform(Image.new("RGB", size, rgb), to_lab)
+    assert lab is not None and lab.mode == "LAB"
+    return encode(lab, "TIFF")
+
+
+def png_raw(
+    width: int,
+    height: int,
+    bit_depth: int,
+    color_type: int,
+    rows: list[bytes] | None = None,
+    extra_chunks: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+    idat: bytes | None = None,
+) -> bytes:
+    """A PNG written by hand: 16-bit variants, forged headers, bomb chunks."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    if idat is None:
+        idat = zlib.compress(b"".join(b"\0" + row for row in rows or []))
+    body = b"".join(chunk(k, v) for k, v in extra_chunks)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + body
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
+
+
+def png16(width: int, height: int, color_type: int, pixel: tuple[int, ...]) -> bytes:
+    row = b"".join(struct.pack(">" + "H" * len(pixel), *pixel) for _ in range(width))
+    return png_raw(width, height, 16, color_type, [row] * height)
+
+
+def grey16_gradient(width: int = 512, height: int = 64) -> bytes:
+    row = b"".join(struct.pack(">H", x * 65535 // (width - 1)) for x in range(width))
+    return png_raw(width, height, 16, 0, [row] * height)
+
+
+def stripes_palette(size: tuple[int, int] = (400, 200), transparent_bottom: bool = True) -> bytes:
+    """1-px red/blue columns in a palette PNG; the bottom half transparent.
+
+    Resampled correctly (in RGB) the stripes average to purple; NEAREST keeps pure red or blue.
+    """
+    w, h = size
+    im = Image.new("P", size, 0)
+    im.putpalette([255, 0, 0, 0, 0, 255, 0, 255, 0] + [0] * (256 * 3 - 9))
+    px = im.load()
+    assert px is not None
+    for y in range(h):
+        for x in range(w):
+            px[x, y] = 2 if transparent_bottom and y >= h // 2 else x % 2
+    return encode(im, "PNG", transparency=2)
+
+
+def animated(
+    fmt: str, colours: list[tuple[int, int, int]], size: tuple[int, int] = (300, 200)
+) -> bytes:
+    frames = [Image.new("RGB", size, c) for c in colours]
+    params: dict[str, Any] = {
+        "save_all": True,
+        "append_images": frames[1:],
+        "duration": 100,
+        "loop": 0,
+    }
+    if fmt == "WEBP":
+        params["lossless"] = True
+    return encode(frames[0], fmt, **params)
+
+
+def fake_heic() -> bytes:
+    return struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + b"\0" * 64
+
+
+def png_with_metadata(im: Image.Image) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "secret location")
+    info.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta>tiff:Orientation="1"</x:xmpmeta>')
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    return encode(im, "PNG", pnginfo=info, exif=exif.tobytes(), icc_profile=adobe_rgb_profile())
+
+
+def zlib_bomb_png() -> bytes:
+    """A small PNG whose zTXt chunk inflates past Pillow's text limit (it raises ValueError)."""
+    ztxt = b"Comment\0\0" + zlib.compress(b"A" * (64 * 1024 * 1024), 9)
+    return png_raw(8, 8, 8, 0, [b"\0" * 8] * 8, extra_chunks=[(b"zTXt", ztxt)])
