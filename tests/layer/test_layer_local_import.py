@@ -1,0 +1,53 @@
+"""The layer built for the local interpreter really imports, alone, in a clean interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from resizer_cli.layer_build import build_layer, verify_layer
+from resizer_cli.layer_target import host_architecture
+
+PROBE = r"""
+import io, sys
+sys.path.insert(0, sys.argv[1])
+from PIL import Image, features
+import PIL, PIL._imaging
+assert PIL.__file__.startswith(sys.argv[1]), PIL.__file__
+assert PIL._imaging.__file__.startswith(sys.argv[1]), PIL._imaging.__file__
+im = Image.new("RGB", (1600, 1200), (200, 30, 40))
+buf = io.BytesIO()
+im.save(buf, "JPEG", quality=90)
+buf.seek(0)
+src = Image.open(buf)
+src.thumbnail((128, 128))
+out = io.BytesIO()
+src.save(out, "WEBP" if features.check("webp") else "PNG")
+print(PIL.__version__, src.size, len(out.getvalue()), [p for p in sys.path if "site-packages" in p])
+"""
+
+
+def test_local_layer_imports_pillow_in_a_clean_interpreter(tmp_path: Path) -> None:
+    art = build_layer("python3.13", "x86_64", local=True)  # runtime/arch are the host's
+    assert art.runtime == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert art.architecture == host_architecture()
+    verify_layer(art.path, art.runtime, art.architecture, local=True)
+
+    with zipfile.ZipFile(art.path) as zf:
+        zf.extractall(tmp_path)
+    site = tmp_path / "python"
+    # -I: no user site, no PYTHON* env; -S: no site-packages, so the host's Pillow is invisible.
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", PROBE, str(site)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    version, rest = proc.stdout.split(" ", 1)
+    assert version == "13.0.0"
+    assert "(128, 96)" in rest
+    assert rest.rstrip().endswith("[]")  # no site-packages on the path at all
