@@ -62,5 +62,9 @@ def main(argv: list[str] | None = None) -> None:
             70,
         )
     else:
+        if result == 130:  # typer (non-standalone) turns Ctrl-C into a returned 130
+            Console(stderr=True).print(
+                "[yellow]interrupted[/yellow]: re-run the same command to finish the job"
+            )
         if isinstance(result, int) and result:
             sys.exit(result)

@@ -1,0 +1,194 @@
+"""What a stack should look like, computed from its settings (pure data)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resizer_cli.deploy import notifications, policy
+from resizer_cli.deploy.bundle import HANDLER
+from resizer_cli.errors import ResizerError
+from resizer_cli.naming import DEST_PREFIX, RESULTS_PREFIX, SOURCE_PREFIX, TAG_KEY, Names
+from resizer_cli.settings import Settings, format_sizes
+
+LOG_RETENTION_DAYS = 14
+# Teardown from a fresh clone reads this tag (on the function and the role) to find the
+# user's own source bucket, where our notification entry must be removed.
+SOURCE_BUCKET_TAG = "resizer:source-bucket"
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def partition_for(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def validate_bucket_name(name: str) -> None:
+    problem = ""
+    if not 3 <= len(name) <= 63:
+        problem = f"is {len(name)} characters long (S3 allows 3 to 63)"
+    elif not _BUCKET_RE.match(name):
+        problem = "may only hold lowercase letters, digits, dots and hyphens"
+    elif ".." in name or ".-" in name or "-." in name:
+        problem = "has adjacent dots or hyphens"
+    else:
+        try:
+            ipaddress.ip_address(name)
+            problem = "looks like an IP address"
+        except ValueError:
+            pass
+    if problem:
+        raise ResizerError(
+            f"bucket name {name!r} {problem}", "choose a shorter --stack name or another region"
+        )
+
+
+def layer_description(stack: str, sha256: str) -> str:
+    return f"resizer:{stack} sha256:{sha256}"
+
+
+def layer_marker(stack: str) -> str:
+    return f"resizer:{stack} "
+
+
+@dataclass(frozen=True)
+class Desired:
+    stack: str
+    account: str
+    region: str
+    source_bucket: str
+    owns_source_bucket: bool
+    dest_bucket: str
+    log_group: str
+    role: str
+    policy_name: str
+    layer_name: str
+    function: str
+    permission_sid: str
+    notification_id: str
+    runtime: str
+    architecture: str
+    memory: int
+    timeout: int
+    environment: dict[str, str]
+    code_sha256: str | None  # hex; None = do not compare code (status without a bundle)
+    code_path: Path | None
+    layer_sha256: str | None  # hex; None = keep whatever layer version we published last
+    layer_path: Path | None
+    source_prefix: str = SOURCE_PREFIX
+    dest_prefix: str = DEST_PREFIX
+    results_prefix: str = RESULTS_PREFIX
+    retention_days: int = LOG_RETENTION_DAYS
+    handler: str = HANDLER
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def partition(self) -> str:
+        return partition_for(self.region)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {TAG_KEY: self.stack}
+
+    @property
+    def owner_tags(self) -> dict[str, str]:
+        """Tags for the function and role, which also remember a brought source bucket."""
+        return {**self.tags, **self.extra_tags}
+
+    @property
+    def function_arn(self) -> str:
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{self.function}"
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.role}"
+
+    def bucket_arn(self, bucket: str) -> str:
+        return f"arn:{self.partition}:s3:::{bucket}"
+
+    @property
+    def trust_policy(self) -> dict[str, Any]:
+        return policy.trust_policy()
+
+    @property
+    def role_policy(self) -> dict[str, Any]:
+        return policy.role_policy(
+            partition=self.partition,
+            account=self.account,
+            region=self.region,
+            source_bucket=self.source_bucket,
+            source_prefix=self.source_prefix,
+            dest_bucket=self.dest_bucket,
+            log_group=self.log_group,
+        )
+
+    @property
+    def notification(self) -> dict[str, Any]:
+        return notifications.our_entry(self.notification_id, self.function_arn, self.source_prefix)
+
+    @property
+    def layer_description(self) -> str:
+        return layer_description(self.stack, self.layer_sha256 or "")
+
+
+def desired_state(
+    settings: Settings,
+    names: Names,
+    *,
+    architecture: str,
+    code_sha256: str | None = None,
+    code_path: Path | None = None,
+    layer_sha256: str | None = None,
+    layer_path: Path | None = None,
+) -> Desired:
+    buckets = [names.dest_bucket] + ([names.source_bucket] if names.owns_source_bucket else [])
+    for bucket in buckets:
+        validate_bucket_name(bucket)
+    if not names.owns_source_bucket and names.source_bucket == names.dest_bucket:
+        raise ResizerError(
+            f"--source-bucket {names.source_bucket} is the stack's own destination bucket",
+            "bring a bucket that resizer does not manage",
+        )
+    env = {
+        "DEST_BUCKET": names.dest_bucket,
+        "SOURCE_PREFIX": SOURCE_PREFIX,
+        "DEST_PREFIX": DEST_PREFIX,
+        "RESULTS_PREFIX": RESULTS_PREFIX,
+        "SIZES": format_sizes(settings.sizes),
+        "FIT": settings.fit,
+        "OUTPUT_FORMAT": settings.output_format,
+        "QUALITY": str(settings.quality),
+        "MAX_PIXELS": str(settings.max_pixels),
+    }
+    extra = {} if names.owns_source_bucket else {SOURCE_BUCKET_TAG: names.source_bucket}
+    return Desired(
+        stack=names.stack,
+        account=names.account,
+        region=names.region,
+        source_bucket=names.source_bucket,
+        owns_source_bucket=names.owns_source_bucket,
+        dest_bucket=names.dest_bucket,
+        log_group=names.log_group,
+        role=names.role,
+        policy_name=names.policy,
+        layer_name=names.layer,
+        function=names.function,
+        permission_sid=names.permission_sid,
+        notification_id=names.notification_id,
+        runtime=settings.effective_runtime,
+        architecture=architecture,
+        memory=settings.memory,
+        timeout=settings.timeout,
+        environment=env,
+        code_sha256=code_sha256,
+        code_path=code_path,
+        layer_sha256=layer_sha256,
+        layer_path=layer_path,
+        extra_tags=extra,
+    )
