@@ -1,9 +1,148 @@
-"""CLI commands: local (placeholder until its issue lands)."""
+"""CLI commands: `resizer local start|stop|status` and `resizer demo` (rendering only)."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+from rich.text import Text
+
+from resizer_cli import logfmt
+from resizer_cli.cli.common import JsonOpt, StackOpt
+from resizer_cli.emulator import control
+from resizer_cli.output import Reporter
+
+LOG_LINES_SHOWN = 20
+
+local_app = typer.Typer(
+    name="local",
+    help="The local emulator (moto server + our Lambda runtime, on 127.0.0.1 only).",
+    no_args_is_help=True,
+)
+
+
+def _uptime(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@local_app.command("start")
+def start(
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port (default: a free one).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Start the emulator in the background (does nothing if it already runs)."""
+    reporter = Reporter(json_mode=json_)
+    note = control.stale_note()
+    if note:
+        reporter.warn(note)
+    with reporter.step("start the local emulator") as step:
+        url, started = control.start(port)
+        if started:
+            step.note(url)
+        else:
+            step.skip(f"already running at {url}")
+    state = control.read_state()
+    reporter.info(f"[dim]state {control.state_path()}, log {control.log_path()}[/dim]")
+    reporter.emit_json({"endpoint": url, "started": started, "pid": state.pid if state else None,
+                        "log": str(control.log_path())})
+
+
+@local_app.command("stop")
+def stop(json_: JsonOpt = False) -> None:
+    """Stop the emulator and every function worker it runs (its state is in memory: lost)."""
+    reporter = Reporter(json_mode=json_)
+    with reporter.step("stop the local emulator") as step:
+        stopped = control.stop()
+        if not stopped:
+            step.skip("it was not running")
+    reporter.emit_json({"stopped": stopped})
+
+
+@local_app.command("status")
+def status(json_: JsonOpt = False) -> None:
+    """Endpoint, uptime, functions, invocation and error counts."""
+    reporter = Reporter(json_mode=json_)
+    note = control.stale_note()
+    if note:
+        reporter.warn(note)
+    info = control.status()
+    if info is None:
+        reporter.emit_json({"running": False})
+        reporter.info("the local emulator is not running (start it with `resizer local start`)")
+        raise typer.Exit(3)
+    reporter.emit_json({"running": True, **info})
+    reporter.info(
+        f"[bold]running[/bold] at {info['endpoint']} (pid {info['pid']}, "
+        f"up {_uptime(info['uptime_s'])}, functions run with {info['python']})"
+    )
+    for warning in info.get("warnings", []):
+        reporter.warn(warning)
+    functions: list[dict[str, Any]] = info.get("functions", [])
+    if not functions:
+        reporter.info("no function has been invoked yet")
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    table.add_column("function", overflow="fold")
+    for col in ("calls", "errors", "cold", "warm", "busy", "queued"):
+        table.add_column(col, justify="right")
+    for fn in functions:
+        table.add_row(fn["name"], str(fn["invocations"]), str(fn["errors"]),
+                      str(fn["cold_starts"]), str(fn["warm_workers"]), str(fn["running"]),
+                      str(fn["queued"]))
+    reporter.print(table)
+    for fn in functions:
+        if fn["last_error"]:
+            reporter.info(f"[red]last error[/red] of {fn['name']}: {fn['last_error']}")
+
+
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to save the thumbnails.")
+    ] = Path("resizer-demo"),
+    stack: StackOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run the whole pipeline here: emulator, setup, sample uploads, thumbnails and logs."""
+    from resizer_cli import demo as demo_mod
+
+    reporter = Reporter(json_mode=json_)
+    started = time.monotonic()
+    result = demo_mod.run_demo(reporter, out=out, stack=stack)
+    if json_:
+        reporter.emit_json(result.to_json())
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None,
+                  title=f"thumbnails (local copies under {out}/)")
+    for col in ("source", "status", "latency", "thumbnail", "size", "local copy"):
+        table.add_column(col, justify="right" if col in ("latency",) else "left",
+                         overflow="fold")
+    for row in result.rows:
+        table.add_row(*row)
+    reporter.print(table)
+    if result.log_events:
+        reporter.print(Text("\nthe invocations in CloudWatch Logs (resizer logs):", style="bold"))
+        for event in result.log_events[:LOG_LINES_SHOWN]:
+            line = logfmt.render(event, "short")
+            line.truncate(max(40, reporter.out.width), overflow="ellipsis")
+            reporter.print(line)
+        if len(result.log_events) > LOG_LINES_SHOWN:
+            reporter.print(Text(f"… {len(result.log_events) - LOG_LINES_SHOWN} more lines",
+                                style="dim"))
+    reporter.info(f"\ndone in {time.monotonic() - started:.1f} s. Try next:")
+    for tip in result.next_steps:
+        reporter.info(f"  {tip}")
+    if result.failed_unexpectedly:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(local_app, name="local")
+    app.command("demo")(demo)

@@ -1,0 +1,135 @@
+"""The emulator process: moto's server with our Lambda runtime patched in.
+
+Run by `control.start()` as `python -m resizer_cli.emulator.server --port N`, detached, with its
+output going to the emulator log. Besides the AWS APIs it answers `GET /_resizer/status`
+(JSON: pid, uptime, functions with invocation and error counts) on the same port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+STATUS_PATH = "/_resizer/status"
+HEALTH_PATH = "/_resizer/health"
+DRAIN_PATH = "/_resizer/drain"
+
+
+class ResizerApp:
+    """WSGI wrapper: our few control paths, everything else goes to moto."""
+
+    def __init__(self, moto_app: Any, runtime: Any, port: int) -> None:
+        self.moto_app = moto_app
+        self.runtime = runtime
+        self.port = port
+        self.started = time.time()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "port": self.port,
+            "endpoint": f"http://127.0.0.1:{self.port}",
+            "started": self.started,
+            "uptime_s": round(time.time() - self.started, 1),
+            **self.runtime.status(),
+        }
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_resizer/"):
+            if path == HEALTH_PATH:
+                body: Any = {"ok": True, "pid": os.getpid()}
+            elif path == STATUS_PATH:
+                body = self.status()
+            elif path == DRAIN_PATH:
+                timeout = float(environ.get("QUERY_STRING", "").partition("=")[2] or 60)
+                body = {"drained": self.runtime.drain(timeout)}
+            else:
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [b'{"error": "not found"}']
+            data = json.dumps(body).encode()
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(data)))])
+            return [data]
+        return self.moto_app(environ, start_response)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="resizer-emulator")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workdir", required=True)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    os.environ["MOTO_PORT"] = str(args.port)
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class KeepAliveHandler(WSGIRequestHandler):
+        # HTTP/1.1 keeps boto3's connections open: no TCP setup and thread per request.
+        protocol_version = "HTTP/1.1"
+
+    from resizer_cli.emulator import seam
+    from resizer_cli.emulator.runtime import Runtime
+
+    endpoint = f"http://127.0.0.1:{args.port}"
+    workdir = os.path.abspath(args.workdir)
+    # moto's state lives in memory: artifacts of a previous run are stale.
+    shutil.rmtree(os.path.join(workdir, "tasks"), ignore_errors=True)
+    shutil.rmtree(os.path.join(workdir, "opt"), ignore_errors=True)
+    runtime = Runtime(Path(workdir), endpoint, seam.MotoLogSink())
+    seam.install(runtime)
+
+    class CachedDispatcher(DomainDispatcherApplication):  # type: ignore[misc]
+        """moto scans its package directory and ~400 URL regexes on every request to find
+        the service; the answer per host never changes, so remember it (a third of the
+        server's CPU per request otherwise)."""
+
+        _hosts: dict[str | None, Any] = {}  # noqa: RUF012
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._hosts:
+                self._hosts[host] = super().get_backend_for_host(host)
+            return self._hosts[host]
+
+    moto_app = CachedDispatcher(create_backend_app)
+    app = ResizerApp(moto_app, runtime, args.port)
+    # Loopback only: the emulator has no authentication.
+    server = make_server("127.0.0.1", args.port, app, threaded=True,
+                         request_handler=KeepAliveHandler)
+
+    def stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("resizer.emulator").info("stopping (signal %d)", signum)
+        runtime.shutdown()
+        logging.shutdown()
+        # All state is in memory and the workers are gone: nothing left to clean up.
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logging.getLogger("resizer.emulator").info("listening on %s (pid %d)", endpoint, os.getpid())
+    try:
+        server.serve_forever()
+    finally:
+        runtime.shutdown()
+
+
+if __name__ == "__main__":
+    main()
