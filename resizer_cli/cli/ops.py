@@ -1,9 +1,189 @@
-"""CLI commands: ops (placeholder until its issue lands)."""
+"""CLI commands for day-to-day operation: `resizer upload` and `resizer logs`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+from rich.text import Text
+
+from resizer_cli import logfmt
+from resizer_cli import upload as up
+from resizer_cli.aws import Target
+from resizer_cli.cli.common import (
+    JsonOpt,
+    ProfileOpt,
+    RegionOpt,
+    StackOpt,
+    TargetOpt,
+    load_settings,
+    open_target,
+)
+from resizer_cli.emulator.control import endpoint as emulator_endpoint
+from resizer_cli.errors import ResizerError, StackNotFound
+from resizer_cli.logs import LogFollower, LogGroupMissing, parse_since
+from resizer_cli.output import Reporter
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+_STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "uploaded": "cyan"}
+
+
+def _open(reporter: Reporter, **flags: str | None) -> Target:
+    """The target, without starting an emulator: a stopped one holds no stack (state is lost)."""
+    settings = load_settings(**flags)
+    if settings.target == "local" and emulator_endpoint() is None:
+        raise StackNotFound(settings.stack, "the local emulator (it is not running)")
+    _, target = open_target(reporter, start_emulator=False, **flags)
+    up.require_deployed(target)
+    return target
+
+
+def _render_results(reporter: Reporter, results: list[up.FileResult], source_prefix: str,
+                    download: Path | None) -> None:
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    table.add_column("file", overflow="fold")
+    table.add_column("status")
+    table.add_column("latency", justify="right")
+    table.add_column("thumbnails / reason", overflow="fold")
+    for res in results:
+        name = res.key[len(source_prefix):] if res.key.startswith(source_prefix) else res.key
+        status = Text(res.status, style=_STATUS_STYLE.get(res.status, ""))
+        latency = f"{res.latency_ms / 1000:.2f}s" if res.latency_ms is not None else ""
+        if res.thumbnails:
+            for n, t in enumerate(res.thumbnails):
+                detail = Text(f"{t.width}x{t.height}  {_size(t.bytes)}  {t.key}")
+                if n == 0:
+                    table.add_row(name, status, latency, detail)
+                else:
+                    table.add_row("", "", "", detail)
+            continue
+        if res.error:
+            detail = f"{res.error_code}: {res.error}" if res.error_code else res.error
+        else:
+            detail = res.key
+        table.add_row(name, status, latency, Text(detail))
+    reporter.print(table)
+    counts = {s: sum(r.status == s for r in results) for s in _STATUS_STYLE}
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    reporter.info(", ".join(parts).replace("timeout", "timed out"))
+    if download is not None and any(r.thumbnails for r in results):
+        reporter.info(f"thumbnails saved under {download}")
+
+
+def upload(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
+    wait: Annotated[
+        bool,
+        typer.Option("--wait/--no-wait", help="Wait for each file's thumbnails (default: wait)."),
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds to wait for each file's result.")
+    ] = up.DEFAULT_TIMEOUT,
+    download: Annotated[
+        Path | None, typer.Option("--download", help="Save the thumbnails under this folder.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Sub-folder under raw/ for the keys.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Parallel uploads.")
+    ] = up.DEFAULT_CONCURRENCY,
+    json_: JsonOpt = False,
+    stack: StackOpt = None,
+    target: TargetOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Upload images to the source bucket and report the thumbnails made of them."""
+    reporter = Reporter(json_mode=json_)
+    items = up.collect(paths, prefix)
+    if download is not None and download.exists() and not download.is_dir():
+        raise ResizerError(f"--download {download} is not a folder", "pass a folder path")
+    tgt = _open(reporter, stack=stack, target=target, region=region, profile=profile)
+    layout = up.stack_layout(tgt)
+    if layout.source_prefix != up.SOURCE_PREFIX:  # a stack set up with another source prefix
+        items = up.collect(paths, prefix, source_prefix=layout.source_prefix)
+    for item in items:
+        if not item.is_image:
+            reporter.warn(f"{item.path} does not look like an image; uploading it anyway")
+    options = up.UploadOptions(
+        wait=wait, timeout=timeout, concurrency=concurrency, download=download
+    )
+    results = up.run_upload(tgt, layout, items, options, reporter)
+    if json_:
+        for res in results:
+            reporter.emit_json(res.to_json())
+    else:
+        _render_results(reporter, results, layout.source_prefix, download)
+    code = up.exit_code(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def logs(
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events (Ctrl-C to stop).")
+    ] = False,
+    since: Annotated[
+        str, typer.Option("--since", help="Start: 10m, 2h, 1d or ISO-8601 (UTC if no zone).")
+    ] = "10m",
+    filter_: Annotated[
+        str | None, typer.Option("--filter", help="CloudWatch Logs filter pattern.")
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="short, detailed or json (one object per line).")
+    ] = "short",
+    stack: StackOpt = None,
+    target: TargetOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show the function's logs; --follow keeps printing new events."""
+    if format_ not in logfmt.FORMATS:
+        raise ResizerError(f"unknown --format {format_!r}", "use short, detailed or json")
+    start_ms = parse_since(since)
+    json_mode = format_ == "json"
+    reporter = Reporter(json_mode=json_mode)
+    tgt = _open(reporter, stack=stack, target=target, region=region, profile=profile)
+    group = tgt.names.log_group
+    follower = LogFollower(tgt.client("logs"), group, start_ms, filter_pattern=filter_)
+
+    def show(event: dict[str, object]) -> None:
+        if json_mode:
+            reporter.emit_json(logfmt.to_json(event))
+        else:
+            reporter.print(logfmt.render(event, format_))
+
+    def missing() -> None:
+        note = f"no invocations yet: log group {group} does not exist"
+        if not reporter.quiet:
+            reporter.console.print(note + (" (waiting for the first one)" if follow else ""))
+
+    try:
+        if follow:
+            reporter.info(f"[dim]following {group} (Ctrl-C to stop)[/dim]")
+            follower.follow(show, missing)
+        else:
+            try:
+                for event in follower.fetch_sorted():
+                    show(event)
+            except LogGroupMissing:
+                missing()
+    except KeyboardInterrupt:
+        # Stopping a follow is how it ends: exit 0, no traceback.
+        raise typer.Exit(0) from None
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("upload")(upload)
+    app.command("logs")(logs)
