@@ -100,7 +100,10 @@ class Reporter:
             yield step
             return
         try:
-            with self.console.status(title):
+            if self.console.is_terminal:
+                with self.console.status(title):
+                    yield step
+            else:
                 yield step
         except BaseException:
             self.console.print(f"[red]✗[/red] {title}")
@@ -113,7 +116,8 @@ class Reporter:
     def progress(
         self, description: str, total: float | None, *, bytes_: bool = False
     ) -> Iterator[ProgressHandle]:
-        if not self.human:
+        # A bar only makes sense on a terminal; piped stderr would collect blank lines.
+        if not self.human or not self.console.is_terminal:
             yield ProgressHandle(None, None)
             return
         columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]

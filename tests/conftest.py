@@ -42,7 +42,9 @@ def isolated_env(
     monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "RESIZER_STACK", "RESIZER_TARGET", "RESIZER_FAULTS"):
+    for var in (
+        "AWS_PROFILE", "AWS_ENDPOINT_URL", "RESIZER_STACK", "RESIZER_TARGET", "RESIZER_FAULTS"
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray resizer.toml from the developer's cwd
     faults.clear()
