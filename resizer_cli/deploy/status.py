@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,13 +24,20 @@ MAX_EVENTS = 20_000  # enough for "recent"; avoids paging through a flood
 
 def _is_error_line(message: str) -> bool:
     m = message.lstrip()
+    if m.startswith("{"):
+        # The handler's structured lines: {"level": "error", "event": "rejected", ...}.
+        try:
+            doc = json.loads(m)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            return doc.get("level") == "error" or doc.get("status") == "error"
     return (
         m.startswith("[ERROR]")
-        or '"status": "error"' in m
-        or '"status":"error"' in m
         or "Task timed out" in m
         or m.startswith("Traceback")
         or "Runtime.ExitError" in m
+        or "Runtime.OutOfMemory" in m
     )
 
 

@@ -45,6 +45,8 @@ def test_status_in_sync_with_hashes_and_recent_invocations(
         "REPORT RequestId: 1\tDuration: 10 ms",
         '{"status": "error", "error": "corrupt", "source_key": "raw/b.jpg"}',
         "REPORT RequestId: 2\tDuration: 12 ms",
+        '{"level": "error", "event": "rejected", "key": "raw/c.jpg", "error": "corrupt"}',
+        '{"level": "info", "event": "thumbnails", "key": "raw/a.jpg"}',
         "[ERROR] Runtime.ImportModuleError: Unable to import module",
         "REPORT RequestId: 3\tDuration: 1 ms",
     ]
@@ -68,7 +70,7 @@ def test_status_in_sync_with_hashes_and_recent_invocations(
     assert [v["in_use"] for v in versions] == [True]
     assert versions[0]["sha256"] == kit.layers_built[-1]
     assert report["recent"]["invocations"] == 3
-    assert report["recent"]["errors"] == 2
+    assert report["recent"]["errors"] == 3
     assert "ImportModuleError" in report["recent"]["last_error"]
     assert all(r["exists"] for k, r in report["resources"].items() if k != "layer")
 
