@@ -50,8 +50,10 @@ class Target:
         except BotoCoreError as exc:
             raise from_boto(exc) or ResizerError(str(exc)) from None
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, *, pool_size: int | None = None) -> Any:
+        """A client for `service`; `pool_size` widens its connection pool for parallel work."""
+        key = f"{service}:{pool_size or ''}"
+        if key not in self._clients:
             if not self.is_local and self.settings.region not in self.session.get_available_regions(
                 "s3"
             ) + self.session.get_available_regions("s3", partition_name="aws-cn"):
@@ -63,11 +65,12 @@ class Target:
                 retries={"mode": "standard", "max_attempts": 5},
                 connect_timeout=5 if self.is_local else 10,
                 read_timeout=120,
+                max_pool_connections=pool_size or 10,
             )
             client = self.session.client(service, endpoint_url=self.endpoint_url, config=config)
             client.meta.events.register("before-call.*.*", _inject)
-            self._clients[service] = client
-        return self._clients[service]
+            self._clients[key] = client
+        return self._clients[key]
 
     @cached_property
     def account_id(self) -> str:

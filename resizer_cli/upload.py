@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
-from resizer_cli import faults
 from resizer_cli.aws import Target
 from resizer_cli.deploy.stack import require_stack
 from resizer_cli.errors import ResizerError, StackNotFound, error_code, from_boto
@@ -415,19 +413,9 @@ class ResultWatcher:
 
 # --- uploading ----------------------------------------------------------------------------------
 
-def _fault_hook(model: Any, **_: Any) -> None:
-    faults.check(model.service_model.endpoint_prefix, model.name)
-
-
 def transfer_client(target: Target, concurrency: int) -> Any:
     """An S3 client like target.client('s3') but with a connection pool sized for the uploads."""
-    base = target.client("s3")
-    config = base.meta.config.merge(
-        botocore.config.Config(max_pool_connections=max(10, concurrency + 4))
-    )
-    client = target.session.client("s3", endpoint_url=target.endpoint_url, config=config)
-    client.meta.events.register("before-call.*.*", _fault_hook)
-    return client
+    return target.client("s3", pool_size=max(10, concurrency + 4))
 
 
 class EtagRecorder:
