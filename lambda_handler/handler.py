@@ -168,6 +168,8 @@ def _process(record: dict[str, Any], config: Config, request_id: str | None) -> 
         "source_key": key,
         "source_etag": etag,
         "source_size": size,
+        # Set by `resizer upload` so it can tell this run's record from an earlier one.
+        "upload_token": (obj.get("Metadata") or {}).get("resizer-upload"),
     }
 
     too_big = _too_big_to_read(size, config)

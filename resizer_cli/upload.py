@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ LIST_MIN_PENDING = 4
 
 Clock = Callable[[], float]
 
+
+# S3 user metadata the handler copies into its result record, so waiting matches this very
+# upload even when identical bytes (same ETag) were uploaded before.
+UPLOAD_TOKEN_META = "resizer-upload"
 
 # --- what a file is -----------------------------------------------------------------------------
 
@@ -316,6 +321,15 @@ class Pending:
     since: float
     deadline: float
     seen_version: str | None = None  # ETag of a stale record already read: don't read it again
+    token: str | None = None  # our upload's UPLOAD_TOKEN_META value, echoed by the handler
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        """Is this record the handler's answer to *this* upload, not an earlier one?"""
+        echoed = record.get("upload_token")
+        if echoed and self.token:
+            # Exact even when the same bytes are uploaded again (same ETag).
+            return str(echoed) == self.token
+        return _unquote(str(record.get("source_etag", ""))) == self.etag
 
 
 class ResultWatcher:
@@ -399,7 +413,7 @@ class ResultWatcher:
             pend = self.pending[key]
             if record is None:
                 continue
-            if _unquote(str(record.get("source_etag", ""))) == pend.etag:
+            if pend.matches(record):
                 done.append((pend, record))
                 del self.pending[key]
             else:
@@ -534,11 +548,17 @@ def run_upload(
     try:
         with reporter.progress(f"uploading {len(items)} file(s)", total, bytes_=True) as bar:
             futures: dict[int, Any] = {}
+            tokens: dict[int, str] = {}
             for index, item in enumerate(items):
                 sub = _Subscriber(index, done_q, bar.advance, clock)
+                tokens[index] = uuid.uuid4().hex
                 futures[index] = manager.upload(
                     str(item.path), layout.source_bucket, item.key,
-                    extra_args={"ContentType": item.content_type}, subscribers=[sub],
+                    extra_args={
+                        "ContentType": item.content_type,
+                        "Metadata": {UPLOAD_TOKEN_META: tokens[index]},
+                    },
+                    subscribers=[sub],
                 )
             left = len(futures)
             while left:
@@ -564,7 +584,7 @@ def run_upload(
                     res.status = "uploaded"
                     continue
                 watcher.add(Pending(index, layout.record_key(res.key), res.etag or "", at,
-                                    at + options.timeout))
+                                    at + options.timeout, token=tokens[index]))
                 if len(watcher.pending) == 1:
                     next_poll = min(next_poll, clock() + POLL_START)
                 poll_if_due()

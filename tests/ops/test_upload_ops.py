@@ -299,3 +299,22 @@ def test_upload_with_the_real_handler(stack: Target, tmp_path: Path, image: Any,
         "thumbnails/128x128/nested/c+d.png", "thumbnails/32x32/nested/c+d.png"}
     bad = by_key["raw/corrupt.jpg"]
     assert bad.status == "failed" and bad.error and bad.error_code
+
+
+def test_reupload_of_identical_bytes_waits_for_its_own_record(stack: Target, tmp_path: Path,
+                                                              image: Any,
+                                                              real_handler: Any) -> None:
+    # Same bytes, same ETag: only the upload token echoed by the handler tells the records apart.
+    items = up.collect([str(image(tmp_path / "same.jpg", (300, 200)))])
+    with real_handler(stack):
+        [first] = _run(stack, items, timeout=60)
+    assert first.status == "ok", first.error
+    [again] = _run(stack, items, timeout=1)  # no handler runs: the old record must not count
+    assert again.etag == first.etag
+    assert again.status == "timeout"
+    with real_handler(stack):
+        [third] = _run(stack, items, timeout=60)
+    assert third.status == "ok" and third.etag == first.etag
+    record = json.loads(stack.client("s3").get_object(
+        Bucket=stack.names.dest_bucket, Key="results/same.jpg.json")["Body"].read())
+    assert record["upload_token"] and len(record["upload_token"]) == 32
