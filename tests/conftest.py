@@ -19,6 +19,10 @@ from resizer_cli import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The `resizer` script pip installed for this interpreter comes first on PATH, so end-to-end
+# tests run this checkout's command even where a version manager's shims are not refreshed.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+
 
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -81,5 +85,3 @@ def run_resizer() -> object:
 
     return run
 
-
-__all__ = ["ROOT", "resizer_exe", "sys"]
