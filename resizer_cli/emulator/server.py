@@ -77,16 +77,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     os.environ["MOTO_PORT"] = str(args.port)
+    # Request threads are CPU-bound Python (moto) sharing one GIL: a thread coming back from
+    # I/O (a worker's GET, the next invocation's dispatch) would otherwise wait up to the
+    # default 5 ms for each GIL hand-over while uploads are being parsed.
+    sys.setswitchinterval(0.0005)
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class KeepAliveHandler(WSGIRequestHandler):
-        # HTTP/1.1 keeps boto3's connections open: no TCP setup and thread per request.
-        protocol_version = "HTTP/1.1"
+    from werkzeug.serving import make_server
 
     from resizer_cli.emulator import seam
+    from resizer_cli.emulator.keepalive import KeepAliveHandler
     from resizer_cli.emulator.runtime import Runtime
 
     endpoint = f"http://127.0.0.1:{args.port}"
