@@ -119,9 +119,11 @@ def make_cases(quick: bool, photos: list[Path]) -> list[tuple[str, Path]]:
             ("12 MP baseline JPEG", "JPEG", (4000, 3000), {"quality": 90}),
             ("100 MP baseline JPEG", "JPEG", (12240, 8160), {"quality": 88}),
         ]
-        # Worst case for memory: just under 2x the 512 box on both sides, so no DCT scaling
-        # applies and the whole square is decoded.
+        # Worst case for memory: just under 2x the draft request (512 x DRAFT_GAP) on both
+        # sides, so no DCT scaling applies and the whole square is decoded.
+        side = 2 * int(512 * thumbnail.DRAFT_GAP) - 1
         specs.insert(3, ("3.6 MP square JPEG", "JPEG", (1900, 1900), {"quality": 90}))
+        specs.insert(4, (f"{side}px square JPEG (worst)", "JPEG", (side, side), {"quality": 90}))
         specs.append(("24 MP PNG", "PNG", (6000, 4000), {}))
     cases = []
     for label, fmt, (w, h), params in specs:

@@ -17,13 +17,19 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from lambda_handler.config import Config, ConfigError
 from lambda_handler.keys import is_own_output, metadata_value, output_key, relative_key, result_key
-from lambda_handler.thumbnail import DEFAULT_RUNTIME_BASELINE_MB, ThumbnailError, render
+from lambda_handler.thumbnail import (
+    DEFAULT_RUNTIME_BASELINE_MB,
+    Thumbnail,
+    ThumbnailError,
+    render,
+)
 
 # Error codes that say "try again later"; everything else from S3 is still raised (retrying
 # also covers IAM propagation right after setup), but is logged as not transient.
@@ -54,7 +60,7 @@ def _default_client() -> Any:
     s3: dict[str, str] = {}
     if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
         s3["addressing_style"] = "path"  # emulators answer on one host, not bucket subdomains
-    return boto3.client(
+    client = boto3.client(
         "s3",
         config=BotoConfig(
             retries={"mode": "standard", "max_attempts": 3},
@@ -63,6 +69,29 @@ def _default_client() -> Any:
             s3=s3,
         ),
     )
+    # Last on the same event as botocore's own add_expect_header, so it runs after it.
+    client.meta.events.register_last("before-call.s3", _no_expect_for_small_bodies)
+    return client
+
+
+# Bodies up to this size are sent at once rather than after a "100 Continue" round trip.
+_EXPECT_THRESHOLD = 1024 * 1024
+
+
+def _no_expect_for_small_bodies(params: dict[str, Any], **_: Any) -> None:
+    """botocore asks S3 for "100 Continue" before every PutObject body, whatever its size:
+    a round trip per thumbnail and result record. It only pays off for large bodies S3 might
+    refuse, not for our few kilobytes."""
+    headers = params.get("headers") or {}
+    body = params.get("body")
+    if "Expect" not in headers or body is None:
+        return
+    try:
+        size = len(body) if isinstance(body, bytes | bytearray) else len(body.getbuffer())
+    except (AttributeError, TypeError, ValueError):
+        return
+    if size <= _EXPECT_THRESHOLD:
+        del headers["Expect"]
 
 
 # The seam: tests point this at a client of their own (e.g. one that throttles). boto3 is
@@ -82,6 +111,17 @@ def s3_client() -> Any:
 def reset_client() -> None:
     global _client
     _client = None
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _put_pool() -> ThreadPoolExecutor:
+    """Threads for concurrent PUTs, made once per container (boto3 clients are thread-safe)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-put")
+    return _pool
 
 
 class RetryableFailure(Exception):
@@ -202,20 +242,29 @@ def _process(record: dict[str, Any], config: Config, request_id: str | None) -> 
         "source-key": metadata_value(key),
         "source-etag": metadata_value(etag),
     }
+    client = s3_client()
+    out_keys = [output_key(config.dest_prefix, t.size, rel, t.format) for t in rendering.thumbnails]
+
+    def put_thumbnail(thumb: Thumbnail, out_key: str) -> None:
+        client.put_object(
+            Bucket=dest,
+            Key=out_key,
+            Body=thumb.data,
+            ContentType=thumb.content_type,
+            CacheControl=config.cache_control,
+            Metadata=metadata,
+        )
+
+    # The sizes are written at the same time: each PUT is mostly waiting for S3. All of them
+    # finish before anything is raised, so no write outlives the invocation.
+    futures = [_put_pool().submit(put_thumbnail, t, k)
+               for t, k in zip(rendering.thumbnails, out_keys, strict=True)]
+    wait(futures)
     outputs: list[dict[str, Any]] = []
-    for thumb in rendering.thumbnails:
-        out_key = output_key(config.dest_prefix, thumb.size, rel, thumb.format)
-        try:
-            s3_client().put_object(
-                Bucket=dest,
-                Key=out_key,
-                Body=thumb.data,
-                ContentType=thumb.content_type,
-                CacheControl=config.cache_control,
-                Metadata=metadata,
-            )
-        except Exception as exc:
-            raise _s3_failure("PutObject", exc, base) from exc
+    for thumb, out_key, future in zip(rendering.thumbnails, out_keys, futures, strict=True):
+        exc = future.exception()
+        if exc is not None:
+            raise _s3_failure("PutObject", exc, base) from exc  # type: ignore[arg-type]
         outputs.append(
             {
                 "key": out_key,

@@ -70,6 +70,10 @@ DEFAULT_RUNTIME_BASELINE_MB = 64
 DRAFT_GAP = 1.9
 # Downscale by integer reduction until this factor away from the target, then LANCZOS.
 REDUCING_GAP = 3.0
+# The first downscale of a decode this big goes in bands of output rows (see _downscale).
+BAND_MIN_BYTES = 8 * 2**20
+BAND_ROWS = 32
+_BANDED_MODES = ("L", "RGB", "CMYK")
 
 _LANCZOS = Image.Resampling.LANCZOS
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -598,15 +602,16 @@ def _render(data: bytes, boxes: Sequence[tuple[int, int]], opts: _Options) -> Re
     oriented, scales, master_raw = _geometry(full, orientation, boxes, opts.fit)
     icc = im.info.get("icc_profile")
 
+    mode = im.mode
     work = _resample_mode(im)
+    del im  # a converted copy no longer needs the decode beside it
     if work.size != master_raw:
-        gap = None if work.mode.startswith("I;16") else REDUCING_GAP  # no reduce() for I;16
-        work = work.resize(master_raw, _LANCZOS, box=draft_box, reducing_gap=gap)
+        work = _downscale(work, master_raw, draft_box)
+    # From here on only master-sized images: the full decode is gone.
     if orientation in _TRANSPOSE:
         work = work.transpose(_TRANSPOSE[orientation])
     master = _to_srgb(_to_8bit(work), icc if isinstance(icc, bytes) and icc else None)
-    mode = im.mode
-    del work, im  # the full decode can go before encoding (unless it is the master itself)
+    del work
 
     fmt = _output_format(source_format, opts.output_format)
     thumbs: list[Thumbnail] = []
@@ -635,6 +640,35 @@ def _render(data: bytes, boxes: Sequence[tuple[int, int]], opts: _Options) -> Re
         estimated_bytes=estimate,
     )
     return Rendering(source=source, thumbnails=thumbs)
+
+
+def _downscale(
+    im: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None
+) -> Image.Image:
+    """LANCZOS to `size`, in bands of output rows when that is exact.
+
+    Pillow resizes rows first, into an intermediate as wide as the result and as tall as the
+    source: for a decode that no draft scale could shrink (a ~1900 px square for a 512 box)
+    that is another 25 % of the decode on top of it. Each band's horizontal pass covers only
+    the source rows under that band's filter window, and since Pillow clips filter windows at
+    the image, not at the box, the bands put together equal the one-pass result.
+    """
+    gap = None if im.mode.startswith("I;16") else REDUCING_GAP  # no reduce() for I;16
+    src = box or (0.0, 0.0, float(im.width), float(im.height))
+    out_w, out_h = size
+    sx, sy = (src[2] - src[0]) / out_w, (src[3] - src[1]) / out_h
+    # Banding only where Pillow resizes directly: a reduce() first would align to each band,
+    # and LA/RGBA are converted to premultiplied alpha as a whole image per call.
+    reduces = gap is not None and max(sx, sy) >= 2 * gap
+    small = im.width * im.height * 4 < BAND_MIN_BYTES  # the intermediate does not matter
+    if small or reduces or im.mode not in _BANDED_MODES or out_h <= 2 * BAND_ROWS:
+        return im.resize(size, _LANCZOS, box=box, reducing_gap=gap)
+    out = Image.new(im.mode, size)
+    for top in range(0, out_h, BAND_ROWS):
+        rows = min(BAND_ROWS, out_h - top)
+        band_box = (src[0], src[1] + top * sy, src[2], src[1] + (top + rows) * sy)
+        out.paste(im.resize((out_w, rows), _LANCZOS, box=band_box), (0, top))
+    return out
 
 
 def _fit(
