@@ -66,8 +66,10 @@ DEFAULT_RUNTIME_BASELINE_MB = 64
 # JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps at least this factor
 # above the largest thumbnail; LANCZOS does the rest. Measured against full decode + LANCZOS:
 # 52-55 dB for 12-100 MP photos, at 1.1-1.25x the cost of the decode alone. 2.0 would gain
-# ~3 dB for some sizes but decode 4x the pixels (over 16 MB) for others.
-DRAFT_GAP = 1.9
+# ~3 dB for some sizes but decode 4x the pixels (over 16 MB) for others. 1.85 rather than 1.9
+# caps the worst full-scale decode (a ~1890 px square) at +15.4 MiB peak; near the 1/2-scale
+# boundary either value gives 49.8-50 dB.
+DRAFT_GAP = 1.85
 # Downscale by integer reduction until this factor away from the target, then LANCZOS.
 REDUCING_GAP = 3.0
 # The first downscale of a decode this big goes in bands of output rows (see _downscale).
