@@ -63,13 +63,13 @@ def _photo(seed: int, width: int, height: int, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def make_images(count: int) -> list[tuple[str, bytes]]:
-    """Realistic uploads: mostly 2400x1600 JPEG photos, some PNGs, each one different."""
+def make_images(count: int, width: int = 2400, height: int = 1600) -> list[tuple[str, bytes]]:
+    """Realistic uploads: mostly JPEG photos, some PNGs, each one different."""
     images = []
     for i in range(count):
         fmt = "PNG" if i % 8 == 7 else "JPEG"
         ext = "png" if fmt == "PNG" else "jpg"
-        images.append((f"img{i:04d}.{ext}", _photo(i, 2400, 1600, fmt)))
+        images.append((f"img{i:04d}.{ext}", _photo(i, width, height, fmt)))
     return images
 
 
@@ -226,7 +226,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--procs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--invokes", type=int, default=200)
+    parser.add_argument(
+        "--size", default="2400x1600", help="photo size WxH (phones take 4000x3000, 12 MP)"
+    )
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
 
     console = Console(stderr=True)
     home = Path(tempfile.mkdtemp(prefix="resizer-bench-"))
@@ -243,7 +247,7 @@ def main() -> None:
 
     try:
         console.print(f"generating {args.images} images …")
-        images = make_images(args.images)
+        images = make_images(args.images, width, height)
         total_mb = sum(len(d) for _, d in images) / 2**20
         console.print("starting the emulator and deploying the stack …")
         control.start()
