@@ -13,11 +13,14 @@ Outcomes per record:
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -150,7 +153,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     failures: list[BaseException] = []
     for record in records:
         try:
-            summary[_process(record, config, request_id)] += 1
+            summary[_process(record, config, request_id, context)] += 1
         except _S3Failure as exc:
             summary["failed"] += 1
             failures.append(exc.exc)
@@ -171,7 +174,46 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     return summary
 
 
-def _process(record: dict[str, Any], config: Config, request_id: str | None) -> str:
+class _OutOfTime(BaseException):
+    """The image work would outlive the function's timeout. A BaseException, like
+    KeyboardInterrupt, so the image code's catch-all for unexpected errors lets it through."""
+
+
+@contextmanager
+def _time_guard(context: Any) -> Iterator[None]:
+    """Stop the image work shortly before Lambda's timeout, so an error record can still be
+    written: a timed-out invocation leaves no trace the uploader can see, and Lambda would
+    retry it twice to time out again. Needs SIGALRM and the main thread (as in Lambda)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if (
+        remaining is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    left = remaining() / 1000
+    # Keep time for what follows the alarm: finishing the C call it interrupted (a resize of
+    # a large image) and the record's PUT.
+    budget = left - min(5.0, max(0.5, left * 0.25))
+    if budget <= 0:
+        raise _OutOfTime
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _process(
+    record: dict[str, Any], config: Config, request_id: str | None, context: Any = None
+) -> str:
     try:
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
@@ -223,16 +265,25 @@ def _process(record: dict[str, Any], config: Config, request_id: str | None) -> 
         raise _s3_failure("GetObject", exc, base) from exc
 
     try:
-        rendering = render(
-            data,
-            config.sizes,
-            fit=config.fit,
-            output_format=config.output_format,
-            quality=config.quality,
-            max_pixels=config.max_pixels,
-            memory_limit_mb=config.memory_mb,
-        )
+        with _time_guard(context):
+            rendering = render(
+                data,
+                config.sizes,
+                fit=config.fit,
+                output_format=config.output_format,
+                quality=config.quality,
+                max_pixels=config.max_pixels,
+                memory_limit_mb=config.memory_mb,
+            )
     except ThumbnailError as err:
+        return _reject(config, dest, rel, record_base, err, started, base)
+    except _OutOfTime:
+        err = ThumbnailError(
+            "too_slow",
+            f"making the thumbnails did not finish within the function's timeout "
+            f"(stopped after {_ms(started) / 1000:.1f} s); raise the timeout, or the memory "
+            "(which also gives the function more CPU)",
+        )
         return _reject(config, dest, rel, record_base, err, started, base)
     del data
 

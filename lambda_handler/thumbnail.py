@@ -87,6 +87,7 @@ class ThumbnailError(Exception):
     `kind` is a short class: "corrupt" (damaged or truncated), "unsupported" (a format we do
     not decode, e.g. HEIC), "too_large" (over the pixel limit or the function's memory),
     "not_image" (not an image at all) or "internal" (an unexpected failure in the image code).
+    The handler adds "too_slow" for work it stopped before the function's timeout.
     `reason` is one line for people.
     """
 

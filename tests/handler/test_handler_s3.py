@@ -410,3 +410,35 @@ def test_default_client_honours_aws_endpoint_url(
     finally:
         handler_mod.reset_client()
         server.stop()
+
+
+class ShortContext(Context):
+    """A context whose function is about to time out."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_work_that_would_outlive_the_timeout_is_stopped_and_recorded(
+    s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+
+    put(s3, "raw/slow.png", encode(photo((4000, 3000)), "PNG"))
+    put(s3, "raw/quick.png", encode(photo((64, 48)), "PNG"))
+    # 700 ms left: 500 ms are kept for the record, so the image work gets 200 ms.
+    summary = handler(s3_event(SRC, "raw/slow.png", "raw/quick.png"), ShortContext(700))
+    assert summary == {"ok": 1, "error": 1, "skipped": 0, "failed": 0}
+    record = result_record(s3, "results/slow.png.json")
+    assert record["status"] == "error" and record["error"] == "too_slow"
+    assert "timeout" in record["reason"] and "\n" not in record["reason"]
+    assert result_record(s3, "results/quick.png.json")["status"] == "ok"
+    line = next(line for line in log_lines(capsys) if line["level"] == "error")
+    assert line["key"] == "raw/slow.png" and line["error"] == "too_slow"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # the alarm is disarmed
+    # With no time left at all, nothing is decoded and the record still says why.
+    assert handler(s3_event(SRC, "raw/quick.png"), ShortContext(100))["error"] == 1
+    assert result_record(s3, "results/quick.png.json")["error"] == "too_slow"
