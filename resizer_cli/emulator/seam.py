@@ -9,6 +9,10 @@ that decide *when* it runs:
 - `moto.s3.notifications._invoke_awslambda(account_id, event_body, fn_arn, region_name)`: the
   S3 event path enqueues asynchronously, so an upload's PUT returns at once, as on AWS.
 
+moto's `S3Backend.complete_multipart_upload` stores the object through `put_object`, which
+sends an `ObjectCreated:Put` event, and then sends `ObjectCreated:CompleteMultipartUpload`;
+S3 sends only the second, so the first is dropped (one invocation per upload, as on AWS).
+
 Moto's CloudWatch Logs backend is not thread-safe (its own TODO says so) and our runtime writes
 to it from worker threads while the server reads it, so its methods get one lock.
 
@@ -27,18 +31,21 @@ from moto.awslambda import models as lambda_models
 from moto.awslambda.utils import get_backend
 from moto.logs import models as logs_models
 from moto.s3 import notifications
+from moto.s3.models import S3Backend
 
 from resizer_cli.emulator.runtime import FunctionSpec, Runtime
 
 ORIGINAL_INVOKE_LAMBDA = lambda_models.LambdaFunction._invoke_lambda
 ORIGINAL_INVOKE = lambda_models.LambdaFunction.invoke
 ORIGINAL_S3_INVOKE = notifications._invoke_awslambda
+ORIGINAL_COMPLETE_MULTIPART = S3Backend.complete_multipart_upload
 
 # Parameters the patch relies on (checked by the seam test against the installed moto).
 EXPECTED_PARAMETERS = {
     "LambdaFunction._invoke_lambda": ["self", "event"],
     "LambdaFunction.invoke": ["self", "body", "request_headers", "response_headers"],
     "notifications._invoke_awslambda": ["account_id", "event_body", "fn_arn", "region_name"],
+    "S3Backend.complete_multipart_upload": ["self", "bucket_name", "multipart_id", "body"],
 }
 
 _LOGS_METHODS = (
@@ -48,6 +55,7 @@ _LOGS_METHODS = (
 )
 
 _runtime: Runtime | None = None
+_completing = threading.local()  # set while moto completes a multipart upload in this thread
 _logs_lock = threading.RLock()
 
 
@@ -165,15 +173,28 @@ def _invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -
 
 def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
     """S3 → Lambda is asynchronous on AWS: queue it; a missing function is silently dropped."""
+    records = event_body.get("Records", [])
+    if getattr(_completing, "active", False) and any(
+        r.get("eventName") == "ObjectCreated:Put" for r in records
+    ):
+        return  # moto's extra event for a multipart upload: S3 sends only the Complete one
     try:
         fn = get_backend(account_id, region_name).get_function(fn_arn)
     except Exception:
         return
-    for record in event_body.get("Records", []):
+    for record in records:
         obj = record.get("s3", {}).get("object", {})
         if "key" in obj:  # moto encodes "/" too; S3 keeps it: "raw/a+b%2Bc.jpg"
             obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
     _submit(fn, json.dumps(event_body))
+
+
+def _complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+    _completing.active = True
+    try:
+        return ORIGINAL_COMPLETE_MULTIPART(self, *args, **kwargs)
+    finally:
+        _completing.active = False
 
 
 def _locked(method: Any) -> Any:
@@ -193,6 +214,7 @@ def install(rt: Runtime) -> None:
     lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
     lambda_models.LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
     notifications._invoke_awslambda = _invoke_awslambda
+    S3Backend.complete_multipart_upload = _complete_multipart_upload  # type: ignore[method-assign]
     for name in _LOGS_METHODS:
         method = getattr(logs_models.LogsBackend, name, None)
         if method is not None and not getattr(method, "__resizer_locked__", False):

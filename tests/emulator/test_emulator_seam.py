@@ -7,6 +7,7 @@ import time
 
 from moto.awslambda import models as lambda_models
 from moto.s3 import notifications
+from moto.s3.models import S3Backend
 
 from resizer_cli.emulator import seam
 
@@ -21,6 +22,7 @@ def test_moto_seam_is_where_the_patch_expects_it() -> None:
         "LambdaFunction._invoke_lambda": lambda_models.LambdaFunction._invoke_lambda,
         "LambdaFunction.invoke": lambda_models.LambdaFunction.invoke,
         "notifications._invoke_awslambda": notifications._invoke_awslambda,
+        "S3Backend.complete_multipart_upload": S3Backend.complete_multipart_upload,
     }
     for name, func in found.items():
         assert _params(func) == seam.EXPECTED_PARAMETERS[name], (
@@ -32,6 +34,8 @@ def test_moto_seam_is_where_the_patch_expects_it() -> None:
     assert "self._invoke_lambda(" in inspect.getsource(lambda_models.LambdaFunction.invoke)
     assert "_invoke_awslambda(" in inspect.getsource(notifications.send_event)
     assert "code_bytes" in inspect.getsource(lambda_models.LayerVersion.__init__)
+    # The duplicate ObjectCreated:Put we drop comes from completing through put_object.
+    assert "self.put_object(" in inspect.getsource(S3Backend.complete_multipart_upload)
 
 
 def test_lambda_invoke_through_moto_reaches_our_runtime(emu) -> None:
@@ -86,3 +90,34 @@ def test_s3_notification_through_moto_is_async_and_reaches_our_runtime(emu) -> N
     assert body == b"raw/a+b%2Bc.txt"  # URL-encoded as S3 sends it, slashes kept
     messages = emu.wait_logs("seam-s3", lambda m: any(x.startswith("REPORT") for x in m))
     assert any(m.startswith("START RequestId: ") for m in messages)
+
+
+def test_a_multipart_upload_invokes_once_as_on_s3(emu) -> None:
+    code = (
+        "import uuid, boto3\n"
+        "def handler(event, context):\n"
+        "    rec = event['Records'][0]\n"
+        "    boto3.client('s3').put_object(Bucket=rec['s3']['bucket']['name'],\n"
+        "        Key='out/' + rec['eventName'] + '/' + uuid.uuid4().hex, Body=b'')\n"
+    )
+    arn = emu.create_function("seam-mpu", code)
+    s3 = emu.client("s3")
+    s3.create_bucket(Bucket="mpu-bucket")
+    s3.put_bucket_notification_configuration(
+        Bucket="mpu-bucket",
+        NotificationConfiguration={"LambdaFunctionConfigurations": [{
+            "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"}]}},
+        }]},
+    )
+    upload = s3.create_multipart_upload(Bucket="mpu-bucket", Key="raw/big.bin")
+    part = s3.upload_part(Bucket="mpu-bucket", Key="raw/big.bin", PartNumber=1,
+                          UploadId=upload["UploadId"], Body=b"x" * 1024)
+    s3.complete_multipart_upload(
+        Bucket="mpu-bucket", Key="raw/big.bin", UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    emu.wait_logs("seam-mpu", lambda m: any(x.startswith("REPORT") for x in m))
+    time.sleep(1.0)  # a second, duplicate invocation would have finished by now
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mpu-bucket", Prefix="out/")["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("out/ObjectCreated:CompleteMultipartUpload/")
