@@ -16,7 +16,7 @@ import botocore.config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli import faults
-from resizer_cli.errors import ResizerError, from_boto
+from resizer_cli.errors import ResizerError, StackNotFound, from_boto
 from resizer_cli.naming import Names
 from resizer_cli.settings import Settings
 
@@ -105,9 +105,8 @@ def connect(settings: Settings, *, start_emulator: bool = True) -> Target:
 
         url = ensure_running() if start_emulator else endpoint()
         if url is None:
-            raise ResizerError(
-                "the local emulator is not running", "run `resizer local start` or `resizer setup`"
-            )
+            # The emulator keeps its state in memory: stopped, it holds no stack at all.
+            raise StackNotFound(settings.stack, "the local emulator (it is not running)")
         return Target(settings, endpoint_url=url)
     # Environment endpoint overrides (AWS_ENDPOINT_URL) still apply through boto3 itself.
     return Target(settings, endpoint_url=os.environ.get("RESIZER_ENDPOINT_URL") or None)

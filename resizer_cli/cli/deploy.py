@@ -9,11 +9,19 @@ import typer
 from rich.table import Table
 
 from resizer_cli import settings as settings_mod
-from resizer_cli.cli.common import JsonOpt, ProfileOpt, RegionOpt, StackOpt, TargetOpt, open_target
+from resizer_cli.cli.common import (
+    JsonOpt,
+    ProfileOpt,
+    RegionOpt,
+    StackOpt,
+    TargetOpt,
+    load_settings,
+    open_target,
+)
 from resizer_cli.deploy.stack import setup_stack
 from resizer_cli.deploy.status import stack_status
 from resizer_cli.deploy.teardown import plan_teardown, run_teardown
-from resizer_cli.errors import ResizerError
+from resizer_cli.errors import ResizerError, StackNotFound
 from resizer_cli.output import Reporter
 
 
@@ -175,15 +183,23 @@ def _teardown(
             "pass --yes to remove the stack without asking",
         )
     reporter = Reporter(json_mode=json_)
-    settings, tgt = open_target(
-        reporter,
-        start_emulator=False,
-        stack=stack,
-        target=target,
-        region=region,
-        profile=profile,
-        source_bucket=source_bucket,
-    )
+    flags = {"stack": stack, "target": target, "region": region, "profile": profile}
+    try:
+        settings, tgt = open_target(
+            reporter, start_emulator=False, source_bucket=source_bucket, **flags
+        )
+    except StackNotFound:
+        settings = load_settings(**flags)
+        if settings.target != "local":
+            raise
+        # A stopped emulator holds nothing, so there is nothing to remove: as a re-run, a no-op.
+        settings_mod.forget_stack(settings.stack)
+        reporter.info("Nothing to remove: the local emulator is not running, so it holds no stack")
+        reporter.emit_json(
+            {"stack": settings.stack, "target": "local", "changed": False, "actions": [],
+             "skipped": []}
+        )
+        return
     tplan = plan_teardown(tgt)
     if tplan.actions and not yes:
         reporter.console.print(f"This removes from stack {settings.stack}:")

@@ -18,11 +18,9 @@ from resizer_cli.cli.common import (
     RegionOpt,
     StackOpt,
     TargetOpt,
-    load_settings,
     open_target,
 )
-from resizer_cli.emulator.control import endpoint as emulator_endpoint
-from resizer_cli.errors import ResizerError, StackNotFound
+from resizer_cli.errors import ResizerError
 from resizer_cli.logs import LogFollower, LogGroupMissing, parse_since
 from resizer_cli.output import Reporter
 
@@ -40,9 +38,6 @@ _STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "uploaded"
 
 def _open(reporter: Reporter, **flags: str | None) -> Target:
     """The target, without starting an emulator: a stopped one holds no stack (state is lost)."""
-    settings = load_settings(**flags)
-    if settings.target == "local" and emulator_endpoint() is None:
-        raise StackNotFound(settings.stack, "the local emulator (it is not running)")
     _, target = open_target(reporter, start_emulator=False, **flags)
     up.require_deployed(target)
     return target

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,3 +183,22 @@ def test_unknown_region(run_resizer) -> None:
     proc = run_resizer("status", "--target", "aws", "--region", "mars-east-1")
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: unknown region 'mars-east-1'")
+
+
+def test_a_stopped_emulator_holds_no_stack(run_resizer) -> None:
+    # The emulator keeps its state in memory: stopped, every stack command says "no stack",
+    # and teardown has nothing to remove (a no-op, like a second teardown).
+    Path("a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a photo")
+    for args in (["status"], ["logs"], ["upload", "a.jpg"]):
+        proc = run_resizer(*args, timeout=60)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr.strip() == (
+            "error: no stack 'resizer' is deployed on the local emulator (it is not running) "
+            "(run `resizer setup` first)"
+        )
+    proc = run_resizer("teardown", "--yes", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Nothing to remove" in proc.stderr
+    proc = run_resizer("teardown", "--yes", "--json", timeout=60)
+    assert proc.returncode == 0
+    assert '"actions": []' in proc.stdout
