@@ -278,13 +278,13 @@ def _process(
     except ThumbnailError as err:
         return _reject(config, dest, rel, record_base, err, started, base)
     except _OutOfTime:
-        err = ThumbnailError(
+        slow = ThumbnailError(
             "too_slow",
             f"making the thumbnails did not finish within the function's timeout "
             f"(stopped after {_ms(started) / 1000:.1f} s); raise the timeout, or the memory "
             "(which also gives the function more CPU)",
         )
-        return _reject(config, dest, rel, record_base, err, started, base)
+        return _reject(config, dest, rel, record_base, slow, started, base)
     del data
 
     source = rendering.source
@@ -313,9 +313,9 @@ def _process(
     wait(futures)
     outputs: list[dict[str, Any]] = []
     for thumb, out_key, future in zip(rendering.thumbnails, out_keys, futures, strict=True):
-        exc = future.exception()
-        if exc is not None:
-            raise _s3_failure("PutObject", exc, base) from exc  # type: ignore[arg-type]
+        put_error = future.exception()
+        if put_error is not None:
+            raise _s3_failure("PutObject", put_error, base) from put_error  # type: ignore[arg-type]
         outputs.append(
             {
                 "key": out_key,

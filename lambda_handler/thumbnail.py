@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageFile, JpegImagePlugin, UnidentifiedImageError
 
@@ -458,7 +459,8 @@ def _to_8bit(im: Image.Image) -> Image.Image:
         # Pillow's own convert("L") clips at 255, turning most 16-bit pixels white.
         return im.convert("I").point(lambda v: v * (1 / 257) + 0.5).convert("L")
     if im.mode == "F":
-        lo, hi = im.getextrema()
+        extrema = im.getextrema()  # a single band: (min, max)
+        lo, hi = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
         if hi <= 1.0 and lo >= 0.0:
             lo, hi = 0.0, 1.0
         span = (hi - lo) or 1.0
@@ -478,7 +480,7 @@ def _icc_transform(icc: bytes, in_mode: str, out_mode: str) -> object | None:
 
 
 @lru_cache(maxsize=1)
-def _srgb() -> object:
+def _srgb() -> Any:
     from PIL import ImageCms
 
     return ImageCms.createProfile("sRGB")

@@ -88,4 +88,4 @@ def check(service: str, operation: str) -> None:
         "Error": {"Code": fault.code, "Message": fault.message},
         "ResponseMetadata": {"HTTPStatusCode": fault.status},
     }
-    raise ClientError(response, operation)  # type: ignore[arg-type]
+    raise ClientError(response, operation)

@@ -307,15 +307,7 @@ def _requires_dist(wheel: Path) -> list[str]:
 
 def _marker_evaluator(target: Target) -> Callable[[str], bool]:
     """Whether a Requires-Dist line applies on target (with no extras requested)."""
-    try:
-        from packaging.requirements import Requirement as PkgRequirement
-    except ImportError:
-        try:
-            from pip._vendor.packaging.requirements import (  # type: ignore[no-redef]
-                Requirement as PkgRequirement,
-            )
-        except ImportError:
-            PkgRequirement = None  # type: ignore[assignment,misc]
+    from packaging.requirements import Requirement as PkgRequirement
 
     env: dict[str, str] | None = None
     if not target.local:
@@ -336,8 +328,6 @@ def _marker_evaluator(target: Target) -> Callable[[str], bool]:
     def applies(line: str) -> bool:
         if ";" not in line:
             return True
-        if PkgRequirement is None:
-            return "extra" not in line.split(";", 1)[1]
         try:
             marker = PkgRequirement(line).marker
             return marker is None or bool(marker.evaluate(env or {"extra": ""}))
@@ -576,6 +566,6 @@ def _build_into_cache(
         sha256=sha,
         runtime=target.runtime,
         architecture=target.architecture,
-        size=meta["size"],
+        size=int(meta["size"]),  # type: ignore[call-overload]
         unzipped_size=unzipped,
     )

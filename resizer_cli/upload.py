@@ -459,7 +459,7 @@ class EtagRecorder:
             return self.etags.get((bucket, key))
 
 
-class _Subscriber(BaseSubscriber):  # type: ignore[misc]
+class _Subscriber(BaseSubscriber):
     def __init__(self, index: int, done: queue.Queue[tuple[int, float]],
                  on_bytes: Callable[[int], None], clock: Clock) -> None:
         self.index = index

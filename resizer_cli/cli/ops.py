@@ -63,10 +63,10 @@ def _render_results(reporter: Reporter, results: list[up.FileResult], source_pre
                     table.add_row("", "", "", detail)
             continue
         if res.error:
-            detail = f"{res.error_code}: {res.error}" if res.error_code else res.error
+            reason = f"{res.error_code}: {res.error}" if res.error_code else res.error
         else:
-            detail = res.key
-        table.add_row(name, status, latency, Text(detail))
+            reason = res.key
+        table.add_row(name, status, latency, Text(reason))
     reporter.print(table)
     counts = {s: sum(r.status == s for r in results) for s in _STATUS_STYLE}
     parts = [f"{n} {s}" for s, n in counts.items() if n]

@@ -6,6 +6,7 @@ the next `setup`: it re-reads what exists and plans only what is still missing.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -85,7 +86,7 @@ class Applier:
         fn = getattr(self, name, None)
         if fn is None:
             raise AssertionError(f"no handler for {action.resource} {action.action}")
-        return fn  # type: ignore[no-any-return]
+        return fn
 
     # --- buckets ---------------------------------------------------------------------------
 
@@ -206,10 +207,11 @@ class Applier:
 
     def _role_policy_remove_extra(self, action: Action, step: Step) -> None:
         iam = self.target.client("iam")
+        role = self.d.role
         for pname in action.params["inline"]:
-            retries.call(lambda p=pname: iam.delete_role_policy(RoleName=self.d.role, PolicyName=p))
+            retries.call(functools.partial(iam.delete_role_policy, RoleName=role, PolicyName=pname))
         for arn in action.params["attached"]:
-            retries.call(lambda a=arn: iam.detach_role_policy(RoleName=self.d.role, PolicyArn=a))
+            retries.call(functools.partial(iam.detach_role_policy, RoleName=role, PolicyArn=arn))
 
     # --- layer -----------------------------------------------------------------------------
 
@@ -234,7 +236,9 @@ class Applier:
         lam = self.target.client("lambda")
         for version in action.params["versions"]:
             retries.call(
-                lambda v=version: lam.delete_layer_version(LayerName=action.name, VersionNumber=v)
+                functools.partial(
+                    lam.delete_layer_version, LayerName=action.name, VersionNumber=version
+                )
             )
 
     # --- function --------------------------------------------------------------------------

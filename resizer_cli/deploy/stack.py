@@ -49,7 +49,7 @@ def real_layer(reporter: Reporter | None = None) -> LayerProvider:
     def provide(settings: Settings) -> ZipArtifact:
         from resizer_cli.layer_build import build_layer
 
-        return build_layer(  # type: ignore[no-any-return]
+        return build_layer(
             settings.effective_runtime,
             effective_architecture(settings),
             reporter=reporter,

@@ -8,6 +8,7 @@ role; only our notification entry is removed from it, never the bucket or its ot
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,8 +244,8 @@ def empty_bucket(target: Target, bucket: str) -> int:
         for i in range(0, len(batch), 1000):
             chunk = batch[i : i + 1000]
             resp = retries.call(
-                lambda c=chunk: s3.delete_objects(
-                    Bucket=bucket, Delete={"Objects": c, "Quiet": True}
+                functools.partial(
+                    s3.delete_objects, Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}
                 )
             )
             errors = resp.get("Errors", [])

@@ -305,7 +305,7 @@ class Runtime:
     def _retry(self, pool: Pool, item: AsyncItem) -> None:
         self._enqueue(pool.key, pool.name, item)
         with self._lock:  # after enqueueing, so drain() never sees a gap
-            self._timers.discard(threading.current_thread())  # type: ignore[arg-type]
+            self._timers.discard(threading.current_thread())
 
     # -- execution ------------------------------------------------------------------------------
     def _execute(self, spec: FunctionSpec, event: str, request_id: str) -> Result:
@@ -345,13 +345,14 @@ class Runtime:
                 env = Environment(spec, self.artifacts, self.sink, self.endpoint)
             except (OSError, zipfile.BadZipFile) as exc:
                 log.exception("cannot start an execution environment for %s", spec.name)
-                error = {"errorType": "Runtime.Unknown", "requestId": request_id,
-                         "errorMessage": f"cannot start the execution environment: {exc}"}
+                message = f"cannot start the execution environment: {exc}"
                 with pool.cond:
                     pool.stats.invocations += 1
                     pool.stats.errors += 1
-                    pool.stats.last_error = error["errorMessage"][:300]
-                return Result(request_id, json.dumps(error), "Runtime.Unknown", "")
+                    pool.stats.last_error = message[:300]
+                unknown = {"errorType": "Runtime.Unknown", "requestId": request_id,
+                           "errorMessage": message}
+                return Result(request_id, json.dumps(unknown), "Runtime.Unknown", "")
             with pool.cond:
                 pool.busy.add(env)
                 pool.stats.cold_starts += 1
@@ -370,7 +371,7 @@ class Runtime:
         if outcome.kind == "result":
             payload = str(outcome.reply.get("payload", "null"))
         elif outcome.kind == "error":
-            error = {k: outcome.reply.get(k) for k in ("errorMessage", "errorType")}
+            error = {k: str(outcome.reply.get(k)) for k in ("errorMessage", "errorType")}
             error["requestId"] = request_id
             error["stackTrace"] = outcome.reply.get("stackTrace", [])
             stream.write(_error_log(error))

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime = Runtime(Path(workdir), endpoint, seam.MotoLogSink())
     seam.install(runtime)
 
-    class CachedDispatcher(DomainDispatcherApplication):  # type: ignore[misc]
+    class CachedDispatcher(DomainDispatcherApplication):
         """moto scans its package directory and ~400 URL regexes on every request to find
         the service; the answer per host never changes, so remember it (a third of the
         server's CPU per request otherwise)."""

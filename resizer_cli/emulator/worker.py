@@ -122,7 +122,7 @@ class Worker:
             pass
         # Lines reach the log as they are printed, not when a pipe buffer fills.
         for stream in (sys.stdout, sys.stderr):
-            stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         task = self.config["task_root"]
         opt = self.config["opt_dir"]
         version = self.config["python_version"]
