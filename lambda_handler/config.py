@@ -55,12 +55,12 @@ def parse_whole(value: object) -> int:
     if isinstance(value, float) and value.is_integer():
         raise ConfigError("not a whole number", f"write {int(value)}, without a decimal point")
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError("not a whole number", "write digits only, e.g. 1024")
+        raise ConfigError("not a whole number", "write digits only")
     if isinstance(value, int):
         return value
     text = value.strip()
     if not _WHOLE.match(text) or len(text) > 30:
-        raise ConfigError("not a whole number", "write digits only, e.g. 1024")
+        raise ConfigError("not a whole number", "write digits only")
     return int(text.replace("_", ""))
 
 

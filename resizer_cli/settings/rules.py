@@ -30,10 +30,10 @@ from resizer_cli.settings.model import ARCHITECTURES, TARGETS, Settings
 
 MEMORY_MB = (128, 10240)  # Lambda's limits, in 1-MB steps
 TIMEOUT_S = (1, 900)
-# `upload --concurrency`: parallel PUTs from this machine (a CLI option, not a stack setting).
-UPLOAD_CONCURRENCY = (1, 64)
-# A reserved-concurrency stack setting belongs in RULES below, next to memory and timeout,
-# with its field on Settings; it will then be checked here like every other setting.
+# Concurrency. Today only `upload --concurrency` (parallel PUTs from this machine, a CLI
+# option that Typer bounds to 1-64 in cli/ops.py, not a stack setting). A reserved-concurrency
+# stack setting goes into RULES below next to memory and timeout, with its field on Settings
+# (and its key is then accepted in resizer.toml and saved with the stack).
 
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 STACK_HINT = "use 1-20 lowercase letters, digits and hyphens, starting with a letter"
@@ -140,10 +140,6 @@ def parse_memory(value: object) -> int:
 
 def parse_timeout(value: object) -> int:
     return parse_in_range(value, *TIMEOUT_S)
-
-
-def parse_upload_concurrency(value: object) -> int:
-    return parse_in_range(value, *UPLOAD_CONCURRENCY)
 
 
 RULES: dict[str, Callable[[object], Any]] = {
