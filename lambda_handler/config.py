@@ -1,13 +1,23 @@
-"""The function's settings, read from its environment variables (set by `resizer setup`)."""
+"""The function's settings, read from its environment variables (set by `resizer setup`).
+
+The rules for each value live here, as small parsers the CLI also calls before it deploys
+anything (resizer_cli.settings.rules): a value `setup` accepts is one the function accepts. So
+this module imports only the standard library (never Pillow, never resizer_cli).
+"""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from lambda_handler.thumbnail import FITS, OUTPUT_FORMATS
+FITS = ("inside", "cover")
+OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
+FORMAT_ALIASES = {"jpg": "jpeg"}
+MAX_SIDE = 99_999  # pixels per thumbnail side (five digits)
+QUALITY_RANGE = (1, 100)
 
 DEFAULTS = {
     "SOURCE_PREFIX": "raw/",
@@ -21,10 +31,110 @@ DEFAULTS = {
     "CACHE_CONTROL": "max-age=31536000,public",
 }
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX]\s*(\d{1,5})\s*$")
+_WHOLE = re.compile(r"^[+-]?\d[\d_]*$")
+SIZES_EXAMPLE = "e.g. 128x128,512x512"
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """The environment holds a setting the function cannot work with."""
+    """A setting the function cannot work with: what is wrong, and (optionally) what to do."""
+
+    def __init__(self, problem: str, remedy: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return f"{self.problem} ({self.remedy})" if self.remedy else self.problem
+
+
+# --- the rules, one parser per value; each takes what a user wrote (text, or a TOML value) ---
+
+def parse_whole(value: object) -> int:
+    """A whole number: an int, or text of digits (underscores allowed). Never a float or bool."""
+    if isinstance(value, float) and value.is_integer():
+        raise ConfigError("not a whole number", f"write {int(value)}, without a decimal point")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError("not a whole number", "write digits only")
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if not _WHOLE.match(text) or len(text) > 30:
+        raise ConfigError("not a whole number", "write digits only")
+    return int(text.replace("_", ""))
+
+
+def parse_in_range(value: object, low: int, high: int | None = None) -> int:
+    number = parse_whole(value)
+    if number < low or (high is not None and number > high):
+        span = f"{low} to {high}" if high is not None else f"{low} or more"
+        raise ConfigError("out of range", f"use {span}")
+    return number
+
+
+def parse_quality(value: object) -> int:
+    return parse_in_range(value, *QUALITY_RANGE)
+
+
+def parse_max_pixels(value: object) -> int:
+    return parse_in_range(value, 1)
+
+
+def parse_choice(
+    value: object, choices: tuple[str, ...], aliases: Mapping[str, str] | None = None
+) -> str:
+    """One of `choices`, case-insensitive; `aliases` maps other spellings onto them."""
+    if not isinstance(value, str):
+        raise ConfigError("not text", f"use one of {', '.join(choices)}")
+    text = value.strip().lower()
+    text = (aliases or {}).get(text, text)
+    if text not in choices:
+        raise ConfigError("unknown value", f"use one of {', '.join(choices)}")
+    return text
+
+
+def parse_fit(value: object) -> str:
+    return parse_choice(value, FITS)
+
+
+def parse_output_format(value: object) -> str:
+    return parse_choice(value, OUTPUT_FORMATS, FORMAT_ALIASES)
+
+
+def _one_size(item: object) -> tuple[int, int]:
+    if isinstance(item, str):
+        m = _SIZE.match(item)
+        if not m:
+            raise ConfigError(f"{item.strip()!r} is not a size", f"write WxH, {SIZES_EXAMPLE}")
+        pair: tuple[object, object] = (m.group(1), m.group(2))
+    elif isinstance(item, list | tuple) and len(item) == 2:
+        pair = (item[0], item[1])
+    else:
+        raise ConfigError(f"{item!r} is not a size", f"write WxH, {SIZES_EXAMPLE}")
+    try:
+        width, height = (parse_in_range(side, 1, MAX_SIDE) for side in pair)
+    except ConfigError:
+        raise ConfigError(
+            f"{item!r} is not a size", f"each side is 1 to {MAX_SIDE} pixels, {SIZES_EXAMPLE}"
+        ) from None
+    return width, height
+
+
+def parse_sizes(value: object) -> tuple[tuple[int, int], ...]:
+    """'128x128,512x512', or a list of 'WxH' texts or [w, h] pairs; duplicates dropped."""
+    if isinstance(value, str):
+        items: list[object] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ConfigError("not a list of sizes", f"write WxH,WxH, {SIZES_EXAMPLE}")
+    if not items:
+        raise ConfigError("no size given", SIZES_EXAMPLE)
+    return tuple(dict.fromkeys(_one_size(item) for item in items))
+
+
+def format_sizes(sizes: tuple[tuple[int, int], ...]) -> str:
+    return ",".join(f"{w}x{h}" for w, h in sizes)
 
 
 @dataclass(frozen=True)
@@ -56,58 +166,32 @@ class Config:
         results_prefix = _prefix(get("RESULTS_PREFIX"))
         if dest_prefix == results_prefix:
             raise ConfigError(f"DEST_PREFIX and RESULTS_PREFIX are both {dest_prefix!r}")
-        fit = get("FIT").lower()
-        if fit not in FITS:
-            raise ConfigError(f"FIT={fit!r}: use one of {', '.join(FITS)}")
-        output_format = get("OUTPUT_FORMAT").lower()
-        if output_format == "jpg":
-            output_format = "jpeg"
-        if output_format not in OUTPUT_FORMATS:
-            choices = ", ".join(OUTPUT_FORMATS)
-            raise ConfigError(f"OUTPUT_FORMAT={output_format!r}: use one of {choices}")
-        quality = _int(get("QUALITY"), "QUALITY")
-        if not 1 <= quality <= 100:
-            raise ConfigError(f"QUALITY={quality}: use 1-100")
-        max_pixels = _int(get("MAX_PIXELS"), "MAX_PIXELS")
-        if max_pixels < 1:
-            raise ConfigError(f"MAX_PIXELS={max_pixels}: must be positive")
         memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
         return cls(
             dest_bucket=env.get("DEST_BUCKET", "").strip() or None,
             source_prefix=source_prefix,
             dest_prefix=dest_prefix,
             results_prefix=results_prefix,
-            sizes=parse_sizes(get("SIZES")),
-            fit=fit,
-            output_format=output_format,
-            quality=quality,
-            max_pixels=max_pixels,
+            sizes=_read("SIZES", get("SIZES"), parse_sizes),
+            fit=_read("FIT", get("FIT"), parse_fit),
+            output_format=_read("OUTPUT_FORMAT", get("OUTPUT_FORMAT"), parse_output_format),
+            quality=_read("QUALITY", get("QUALITY"), parse_quality),
+            max_pixels=_read("MAX_PIXELS", get("MAX_PIXELS"), parse_max_pixels),
             cache_control=get("CACHE_CONTROL"),
-            memory_mb=_int(memory, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE") if memory else None,
+            memory_mb=(
+                _read("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory, parse_whole) if memory else None
+            ),
         )
 
 
-def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
-    sizes: list[tuple[int, int]] = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        m = _SIZE.match(part)
-        if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
-            raise ConfigError(f"SIZES={text!r}: write sizes as WxH, e.g. 128x128,512x512")
-        sizes.append((int(m.group(1)), int(m.group(2))))
-    if not sizes:
-        raise ConfigError("SIZES is empty: e.g. 128x128,512x512")
-    return tuple(dict.fromkeys(sizes))
+def _read(name: str, text: str, parse: Callable[[object], T]) -> T:
+    """One variable through its rule; the error names the variable (it is logged as is)."""
+    try:
+        return parse(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}={text!r}: {exc}") from None
 
 
 def _prefix(value: str) -> str:
     value = value.lstrip("/")
     return value if not value or value.endswith("/") else value + "/"
-
-
-def _int(value: str, name: str) -> int:
-    try:
-        return int(value.replace("_", ""))
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a whole number") from None

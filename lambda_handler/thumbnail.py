@@ -26,6 +26,8 @@ from typing import Any
 
 from PIL import Image, ImageFile, JpegImagePlugin, UnidentifiedImageError
 
+from lambda_handler.config import FITS, OUTPUT_FORMATS  # one definition, shared with the CLI
+
 __all__ = [
     "CONTENT_TYPES",
     "EXTENSIONS",
@@ -39,8 +41,6 @@ __all__ = [
     "render",
 ]
 
-FITS = ("inside", "cover")
-OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",

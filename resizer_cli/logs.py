@@ -33,11 +33,21 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_since(text: str, now: datetime | None = None) -> int:
-    """`10m`, `2h`, `1d`, `1h30m` or ISO-8601 (naive means UTC) -> epoch milliseconds."""
+    """`10m`, `2h`, `1d`, `1h30m` or ISO-8601 (naive means UTC) -> epoch milliseconds.
+
+    A start before 1970 (`99999999999d`) means "from the beginning": CloudWatch Logs times
+    start at the epoch, so it is clamped to 0 rather than refused.
+    """
     value = text.strip().lower()
     now = now or datetime.now(UTC)
     if _REL_RE.match(value):
-        seconds = sum(int(n) * _UNITS[u] for n, u in _PART_RE.findall(value))
+        # Digits beyond what any duration needs would only overflow: from the beginning.
+        parts = _PART_RE.findall(value)
+        if any(len(n) > 15 for n, _ in parts):
+            return 0
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+        if seconds >= now.timestamp():
+            return 0
         return int((now - timedelta(seconds=seconds)).timestamp() * 1000)
     iso = text.strip()
     if iso.endswith(("Z", "z")):
@@ -51,7 +61,7 @@ def parse_since(text: str, now: datetime | None = None) -> int:
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+    return max(0, int(when.timestamp() * 1000))
 
 
 def is_throttle(exc: BaseException) -> bool:

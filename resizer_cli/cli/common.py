@@ -33,4 +33,6 @@ def open_target(
     settings = load_settings(**flags)
     target = connect(settings, start_emulator=start_emulator)
     reporter.where(target.describe())
+    for note in settings.notes:  # e.g. which region, when a stack is set up in several
+        reporter.warn(note)
     return settings, target

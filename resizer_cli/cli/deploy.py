@@ -192,8 +192,8 @@ def _teardown(
         settings = load_settings(**flags)
         if settings.target != "local":
             raise
-        # A stopped emulator holds nothing, so there is nothing to remove: as a re-run, a no-op.
-        settings_mod.forget_stack(settings.stack)
+        # A stopped emulator holds nothing (in any region): as a re-run, a no-op.
+        settings_mod.forget_stack(settings.stack, "local")
         reporter.info("Nothing to remove: the local emulator is not running, so it holds no stack")
         reporter.emit_json(
             {"stack": settings.stack, "target": "local", "changed": False, "actions": [],
@@ -208,7 +208,7 @@ def _teardown(
         if not typer.confirm("Proceed?", default=False, err=True):
             raise ResizerError("teardown cancelled; nothing was removed")
     result = run_teardown(tgt, tplan, reporter)
-    settings_mod.forget_stack(settings.stack)
+    settings_mod.forget_stack(settings.stack, settings.target, settings.region)
     reporter.emit_json(result.to_json())
 
 

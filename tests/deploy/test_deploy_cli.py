@@ -144,11 +144,12 @@ def test_help(run_resizer) -> None:
 
 
 def test_invalid_settings_are_one_line(run_resizer) -> None:
+    # A bad flag value is a usage mistake (exit 2); tests/core/test_settings_cli.py has the rest.
     proc = run_resizer("setup", "--target", "aws", "--memory", "5")
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == "error: memory 5 MB is out of range (use 128 to 10240)"
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --memory 5: out of range (use 128 to 10240)"
     proc = run_resizer("setup", "--target", "aws", "--stack", "Bad_Name")
-    assert proc.returncode == 1 and "invalid stack name" in proc.stderr
+    assert proc.returncode == 2 and "--stack Bad_Name: not a valid stack name" in proc.stderr
 
 
 def test_teardown_without_yes_and_no_tty_refuses(run_resizer) -> None:
@@ -168,7 +169,7 @@ def test_no_credentials(tmp_path) -> None:
     exe = shutil.which("resizer")
     assert exe, "the resizer command must be installed"
     proc = subprocess.run(
-        [exe, "status", "--target", "aws"],
+        [exe, "status", "--target", "aws", "--region", "us-east-1"],
         capture_output=True,
         text=True,
         env=full,
