@@ -98,8 +98,8 @@ def _iso_ms(text: str) -> float:
 def pipeline(
     target: Any, images: list[tuple[str, bytes]], procs: int, tag: str
 ) -> dict[str, float]:
-    from resizer_cli import upload as up
     from resizer_cli.emulator import control
+    from resizer_cli.ops import upload as up
 
     names = target.names
     layout = up.stack_layout(target)

@@ -34,8 +34,8 @@ def _make_files(root: Path, count: int, size: int, name: str) -> None:
 
 
 def _resizer_upload(endpoint: str, bucket: str, folder: Path, prefix: str) -> float:
-    from resizer_cli import upload as up
     from resizer_cli.aws import Target
+    from resizer_cli.ops import upload as up
     from resizer_cli.output import Reporter
     from resizer_cli.settings import Settings
 

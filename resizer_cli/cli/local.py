@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from resizer_cli import logfmt
 from resizer_cli.cli.common import JsonOpt, StackOpt
 from resizer_cli.emulator import control
+from resizer_cli.ops import logfmt
 from resizer_cli.output import Reporter
 
 LOG_LINES_SHOWN = 20
@@ -111,7 +111,7 @@ def demo(
     json_: JsonOpt = False,
 ) -> None:
     """Run the whole pipeline here: emulator, setup, sample uploads, thumbnails and logs."""
-    from resizer_cli import demo as demo_mod
+    from resizer_cli.ops import demo as demo_mod
 
     reporter = Reporter(json_mode=json_)
     started = time.monotonic()

@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from resizer_cli import logfmt
-from resizer_cli import upload as up
 from resizer_cli.aws import Target
 from resizer_cli.cli.common import (
     JsonOpt,
@@ -21,7 +19,9 @@ from resizer_cli.cli.common import (
     open_target,
 )
 from resizer_cli.errors import ResizerError
-from resizer_cli.logs import LogFollower, LogGroupMissing, parse_since
+from resizer_cli.ops import logfmt
+from resizer_cli.ops import upload as up
+from resizer_cli.ops.logs import LogFollower, LogGroupMissing, parse_since
 from resizer_cli.output import Reporter
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from resizer_cli import upload as up
 from resizer_cli.aws import Target
 from resizer_cli.errors import ResizerError, StackNotFound
+from resizer_cli.ops import upload as up
 from resizer_cli.output import Reporter
 
 # --- key mapping and content types ---------------------------------------------------------------
