@@ -19,9 +19,13 @@ from resizer_cli.cli.common import (
     open_target,
 )
 from resizer_cli.errors import ResizerError
+from resizer_cli.naming import SOURCE_PREFIX
 from resizer_cli.ops import logfmt
 from resizer_cli.ops import upload as up
+from resizer_cli.ops.collect import collect
+from resizer_cli.ops.layout import require_deployed, stack_layout
 from resizer_cli.ops.logs import LogFollower, LogGroupMissing, parse_since
+from resizer_cli.ops.results import FileResult, exit_code
 from resizer_cli.output import Reporter
 
 
@@ -39,11 +43,11 @@ _STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "uploaded"
 def _open(reporter: Reporter, **flags: str | None) -> Target:
     """The target, without starting an emulator: a stopped one holds no stack (state is lost)."""
     _, target = open_target(reporter, start_emulator=False, **flags)
-    up.require_deployed(target)
+    require_deployed(target)
     return target
 
 
-def _render_results(reporter: Reporter, results: list[up.FileResult], source_prefix: str,
+def _render_results(reporter: Reporter, results: list[FileResult], source_prefix: str,
                     download: Path | None) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None)
     table.add_column("file", overflow="fold")
@@ -101,13 +105,13 @@ def upload(
 ) -> None:
     """Upload images to the source bucket and report the thumbnails made of them."""
     reporter = Reporter(json_mode=json_)
-    items = up.collect(paths, prefix)
+    items = collect(paths, prefix)
     if download is not None and download.exists() and not download.is_dir():
         raise ResizerError(f"--download {download} is not a folder", "pass a folder path")
     tgt = _open(reporter, stack=stack, target=target, region=region, profile=profile)
-    layout = up.stack_layout(tgt)
-    if layout.source_prefix != up.SOURCE_PREFIX:  # a stack set up with another source prefix
-        items = up.collect(paths, prefix, source_prefix=layout.source_prefix)
+    layout = stack_layout(tgt)
+    if layout.source_prefix != SOURCE_PREFIX:  # a stack set up with another source prefix
+        items = collect(paths, prefix, source_prefix=layout.source_prefix)
     for item in items:
         if not item.is_image:
             reporter.warn(f"{item.path} does not look like an image; uploading it anyway")
@@ -120,7 +124,7 @@ def upload(
             reporter.emit_json(res.to_json())
     else:
         _render_results(reporter, results, layout.source_prefix, download)
-    code = up.exit_code(results)
+    code = exit_code(results)
     if code:
         raise typer.Exit(code)
 

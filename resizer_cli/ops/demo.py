@@ -16,10 +16,13 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from resizer_cli import settings as settings_mod
-from resizer_cli import upload as up
 from resizer_cli.aws import connect
 from resizer_cli.emulator import control
 from resizer_cli.errors import ResizerError
+from resizer_cli.ops import upload as up
+from resizer_cli.ops.collect import collect
+from resizer_cli.ops.layout import require_deployed, stack_layout
+from resizer_cli.ops.results import FileResult
 from resizer_cli.output import Reporter
 
 CORRUPT_NAME = "corrupt.jpg"
@@ -27,7 +30,7 @@ CORRUPT_NAME = "corrupt.jpg"
 
 @dataclass
 class DemoResult:
-    results: list[up.FileResult]
+    results: list[FileResult]
     rows: list[tuple[str, ...]]
     log_events: list[dict[str, Any]]
     next_steps: list[str]
@@ -114,7 +117,7 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
 
 
-def _rows(results: list[up.FileResult], out: Path) -> list[tuple[str, ...]]:
+def _rows(results: list[FileResult], out: Path) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for res in results:
         name = Path(res.file).name
@@ -171,9 +174,9 @@ def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> Demo
         samples = make_samples(out / "samples")
         step.note(f"{len(samples)} files in {out / 'samples'}")
     since_ms = int(time.time() * 1000) - 1000
-    items = up.collect([str(p) for p in samples], "demo")
-    up.require_deployed(target)
-    layout = up.stack_layout(target)
+    items = collect([str(p) for p in samples], "demo")
+    require_deployed(target)
+    layout = stack_layout(target)
     options = up.UploadOptions(wait=True, timeout=120, concurrency=4, download=out)
     results = up.run_upload(target, layout, items, options, reporter)
 
