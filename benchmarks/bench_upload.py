@@ -43,9 +43,10 @@ def _resizer_upload(endpoint: str, bucket: str, folder: Path, prefix: str) -> fl
 
     target = Target(Settings(target="local"), endpoint_url=endpoint)
     layout = StackLayout(source_bucket=bucket, dest_bucket=bucket)
-    items = collect([str(folder)], prefix=prefix)
+    items = collect([str(folder)], prefix=prefix).items
     began = time.perf_counter()
-    results = up.run_upload(target, layout, items, up.UploadOptions(wait=False), Reporter.silent())
+    results = up.run_upload(target, layout, items, up.UploadOptions(wait=False),
+                            Reporter.silent()).results
     took = time.perf_counter() - began
     bad = [r for r in results if r.status != "uploaded"]
     if bad:

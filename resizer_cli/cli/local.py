@@ -118,6 +118,8 @@ def demo(
     result = demo_mod.run_demo(reporter, out=out, stack=stack)
     if json_:
         reporter.emit_json(result.to_json())
+        if result.failure is not None:
+            raise result.failure
         return
     table = Table(show_edge=False, pad_edge=False, box=None,
                   title=f"thumbnails (local copies under {out}/)")
@@ -139,6 +141,8 @@ def demo(
     reporter.info(f"\ndone in {time.monotonic() - started:.1f} s. Try next:")
     for tip in result.next_steps:
         reporter.info(f"  {tip}")
+    if result.failure is not None:
+        raise result.failure  # last, after the results known
     if result.failed_unexpectedly:
         raise typer.Exit(1)
 

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from lambda_handler.config import DEFAULTS, Config, ConfigError, parse_sizes
 from resizer_cli.aws import Target
 from resizer_cli.deploy.stack import require_stack
-from resizer_cli.errors import StackNotFound, error_code
+from resizer_cli.errors import ResizerError, StackNotFound, error_code
 from resizer_cli.naming import DEST_PREFIX, RESULTS_PREFIX, SOURCE_PREFIX
+
+DEFAULT_SIZES = parse_sizes(DEFAULTS["SIZES"])
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class StackLayout:
     source_prefix: str = SOURCE_PREFIX
     dest_prefix: str = DEST_PREFIX
     results_prefix: str = RESULTS_PREFIX
+    sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
+    output_format: str = DEFAULTS["OUTPUT_FORMAT"]
 
     def record_key(self, source_key: str) -> str:
         return f"{self.results_prefix}{source_key[len(self.source_prefix):]}.json"
@@ -46,10 +51,20 @@ def stack_layout(target: Target) -> StackLayout:
         if error_code(exc) == "ResourceNotFoundException":
             raise StackNotFound(target.settings.stack, _where(target)) from None
         raise
+    try:
+        # The function's own parser, so prefixes, sizes and format are read as it reads them.
+        config = Config.from_env(env)
+    except ConfigError as exc:
+        raise ResizerError(
+            f"the deployed function's settings are invalid: {exc}",
+            "fix them and run `resizer setup` again",
+        ) from None
     return StackLayout(
         source_bucket=names.source_bucket,
-        dest_bucket=env.get("DEST_BUCKET") or names.dest_bucket,
-        source_prefix=env.get("SOURCE_PREFIX") or SOURCE_PREFIX,
-        dest_prefix=env.get("DEST_PREFIX") or DEST_PREFIX,
-        results_prefix=env.get("RESULTS_PREFIX") or RESULTS_PREFIX,
+        dest_bucket=config.dest_bucket or names.dest_bucket,
+        source_prefix=config.source_prefix,
+        dest_prefix=config.dest_prefix,
+        results_prefix=config.results_prefix,
+        sizes=config.sizes,
+        output_format=config.output_format,
     )

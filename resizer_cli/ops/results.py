@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from resizer_cli.errors import from_boto
+from resizer_cli.ops.paths import Refusal
 
 
 @dataclass
@@ -28,12 +29,19 @@ class Thumbnail:
         return out
 
 
+SUPERSEDED = "superseded by a newer upload of this key"
+# Statuses that fail the run (exit code 1). `superseded` does not: see exit_code.
+FAILED_STATUSES = ("failed", "timeout")
+
+
 @dataclass
 class FileResult:
     file: str
-    key: str
-    bytes: int
-    status: str = "pending"  # then ok | failed | timeout | uploaded
+    key: str | None
+    bytes: int | None
+    # pending, then: ok | failed | timeout | superseded | uploaded (not waited for, or the
+    # wait stopped) | skipped (never sent: a FIFO, a link leading outside, ...)
+    status: str = "pending"
     etag: str | None = None
     latency_ms: int | None = None
     thumbnails: list[Thumbnail] = field(default_factory=list)
@@ -70,6 +78,14 @@ def apply_record(result: FileResult, record: dict[str, Any]) -> None:
         result.error = str(record.get("reason") or record.get("error") or "the handler rejected it")
 
 
+def refused_result(refusal: Refusal) -> FileResult:
+    """A path that was not uploaded, as a result line: `failed` if it could not be, else
+    `skipped` (left out on purpose)."""
+    return FileResult(file=refusal.path, key=refusal.key, bytes=None,
+                      status="failed" if refusal.failed else "skipped",
+                      error=refusal.reason, error_code=refusal.code)
+
+
 def error_text(exc: BaseException) -> str:
     """An exception as the one-line reason of a per-file result."""
     err = from_boto(exc)
@@ -84,4 +100,7 @@ def error_text(exc: BaseException) -> str:
 
 
 def exit_code(results: Sequence[FileResult]) -> int:
-    return 1 if any(r.status in ("failed", "timeout") for r in results) else 0
+    """1 if any file failed or timed out. A superseded file does not fail the run: its upload
+    worked and the key's thumbnails exist; they are the newer upload's, as S3 (last writer
+    wins) intends. Failing would make a retrying script overwrite the other upload in turn."""
+    return 1 if any(r.status in FAILED_STATUSES for r in results) else 0

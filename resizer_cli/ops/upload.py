@@ -2,12 +2,16 @@
 
 Files go up concurrently through one s3transfer TransferManager (multipart above a threshold),
 each with a Content-Type taken from its bytes when they look like an image. "Done" for a file
-is the handler's result record `results/<rel>.json` in the destination bucket whose
-`source_etag` equals the ETag of *our* PUT, so a record left by an earlier upload of the same
-key never counts.
+is the handler's result record `results/<rel>.json` in the destination bucket that answers
+*our* PUT (its upload token, or ETag), so a record left by an earlier upload of the same key
+never counts; one made for a newer upload that overwrote ours ends the wait as `superseded`.
 
-The stages live in their own modules: collect (paths and keys), transfer, watch (result
-records), download; this one runs them.
+A failure after the uploads started (the endpoint goes away while waiting, rights missing)
+does not lose what is known: run_upload returns every file's result with the failure, to be
+reported last.
+
+The stages live in their own modules: collect (paths and keys), access (rights checked
+first), transfer, watch (result records), download; this one runs them.
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.manager import TransferConfig, TransferManager
 
 from resizer_cli.aws import Target
+from resizer_cli.errors import ResizerError
+from resizer_cli.ops.access import check_wait_access
 from resizer_cli.ops.collect import UploadItem
 from resizer_cli.ops.download import download_thumbnails
 from resizer_cli.ops.layout import StackLayout
-from resizer_cli.ops.results import FileResult, apply_record, error_text
+from resizer_cli.ops.results import SUPERSEDED, FileResult, apply_record, error_text
 from resizer_cli.ops.transfer import DoneSubscriber, EtagRecorder, head_etag, transfer_client
-from resizer_cli.ops.watch import Clock, Pending, ResultWatcher
+from resizer_cli.ops.watch import UPLOAD_TOKEN_META, Clock, Finished, Pending, ResultWatcher
 from resizer_cli.output import Reporter
 
 MB = 1024 * 1024
@@ -39,10 +46,7 @@ MULTIPART_THRESHOLD = 16 * MB
 MULTIPART_CHUNK = 16 * MB
 POLL_START = 0.25
 POLL_MAX = 1.0
-
-# S3 user metadata the handler copies into its result record, so waiting matches this very
-# upload even when identical bytes (same ETag) were uploaded before.
-UPLOAD_TOKEN_META = "resizer-upload"
+UNKNOWN = "its result is unknown: waiting stopped"
 
 
 @dataclass
@@ -55,6 +59,12 @@ class UploadOptions:
     multipart_chunk: int = MULTIPART_CHUNK
 
 
+@dataclass
+class UploadRun:
+    results: list[FileResult]
+    failure: ResizerError | None = None  # what stopped the run late; results hold the rest
+
+
 def run_upload(
     target: Target,
     layout: StackLayout,
@@ -63,15 +73,19 @@ def run_upload(
     reporter: Reporter,
     *,
     clock: Clock = time.monotonic,
-) -> list[FileResult]:
+) -> UploadRun:
     """Upload every item; with options.wait, also wait for each one's result record."""
     concurrency = max(1, options.concurrency)
     client = transfer_client(target, concurrency)
+    if options.wait:
+        check_wait_access(client, layout, download=options.download is not None)
     recorder = EtagRecorder(client)
     results = [FileResult(file=str(i.path), key=i.key, bytes=i.size) for i in items]
+    item_keys = [i.key for i in items]
     done_q: queue.Queue[tuple[int, float]] = queue.Queue()
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="resizer-poll")
-    watcher = ResultWatcher(client, layout.dest_bucket, clock=clock, pool=pool)
+    watcher = ResultWatcher(client, layout.dest_bucket, source_bucket=layout.source_bucket,
+                            clock=clock, pool=pool)
     config = TransferConfig(
         multipart_threshold=options.multipart_threshold,
         multipart_chunksize=options.multipart_chunk,
@@ -81,23 +95,40 @@ def run_upload(
     total = sum(i.size for i in items)
     interval = POLL_START
     next_poll = clock()
+    failure: ResizerError | None = None
 
-    def finish(found: list[tuple[Pending, dict[str, Any] | None]]) -> None:
-        for pend, record in found:
-            res = results[pend.index]
-            res.latency_ms = int((clock() - pend.since) * 1000)
-            if record is None:
+    def finish(found: list[Finished]) -> None:
+        for done in found:
+            res = results[done.pending.index]
+            res.latency_ms = int((clock() - done.pending.since) * 1000)
+            if done.outcome == "timeout":
                 res.status = "timeout"
                 res.error = f"no result within {options.timeout:g}s"
                 res.error_code = "timeout"
-            else:
-                apply_record(res, record)
+            elif done.outcome == "superseded":
+                res.status = "superseded"
+                res.error = f"{SUPERSEDED} (it now holds ETag {done.current_etag})"
+                res.error_code = "superseded"
+            elif done.record is not None:
+                apply_record(res, done.record)
+
+    def unknown(res: FileResult) -> None:
+        res.status = "uploaded"
+        res.error = UNKNOWN
+        res.error_code = "wait"
 
     def poll_if_due() -> None:
-        nonlocal interval, next_poll
+        nonlocal interval, next_poll, failure
         if not watcher.pending or clock() < next_poll:
             return
-        found = watcher.poll()
+        try:
+            found = watcher.poll()
+        except (BotoCoreError, ClientError) as exc:
+            failure = ResizerError(f"stopped waiting for results: {error_text(exc)}")
+            for pend in watcher.pending.values():
+                unknown(results[pend.index])
+            watcher.pending.clear()
+            return
         finish(found)
         interval = POLL_START if found else min(interval * 1.5, POLL_MAX)
         next_poll = clock() + interval
@@ -136,14 +167,18 @@ def run_upload(
                     res.error = f"upload failed: {error_text(exc)}"
                     res.error_code = "upload"
                     continue
-                res.etag = recorder.get(layout.source_bucket, res.key) or head_etag(
-                    client, layout.source_bucket, res.key)
+                res.etag = recorder.get(layout.source_bucket, item_keys[index]) or head_etag(
+                    client, layout.source_bucket, item_keys[index])
                 res.uploaded_at = at
                 if not options.wait:
                     res.status = "uploaded"
                     continue
-                watcher.add(Pending(index, layout.record_key(res.key), res.etag or "", at,
-                                    at + options.timeout, token=tokens[index]))
+                if failure is not None:
+                    unknown(res)
+                    continue
+                watcher.add(Pending(index, layout.record_key(item_keys[index]), res.etag or "",
+                                    at, at + options.timeout, token=tokens[index],
+                                    source_key=item_keys[index]))
                 if len(watcher.pending) == 1:
                     next_poll = min(next_poll, clock() + POLL_START)
                 poll_if_due()
@@ -156,7 +191,8 @@ def run_upload(
                         time.sleep(wait_for)
                     poll_if_due()
                     bar.update(completed=waiting - len(watcher.pending))
-        if options.download is not None:
+        # After a late failure the endpoint is likely gone: no downloads to wait out.
+        if options.download is not None and failure is None:
             download_thumbnails(client, layout.dest_bucket, results, options.download, pool)
     except KeyboardInterrupt:
         cancel = True
@@ -164,4 +200,4 @@ def run_upload(
     finally:
         manager.shutdown(cancel=cancel)
         pool.shutdown(wait=False, cancel_futures=True)
-    return results
+    return UploadRun(results, failure)

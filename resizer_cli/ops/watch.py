@@ -1,4 +1,12 @@
-"""Waiting for the handler's result records: which record answers which upload."""
+"""Waiting for the handler's result records: which record answers which upload.
+
+A record answers our upload when it echoes our upload token (or, from other uploaders, our
+ETag). A record that does not is either left from an earlier upload or made for a newer one
+that overwrote ours (two runs uploading the same key). One HEAD of the source object tells
+them apart: if it no longer carries our token, ours was superseded and its own record will
+never come, so the file is finished at once instead of at its timeout. The same check runs
+at the deadline, for a newer upload whose record has not appeared.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,9 @@ from botocore.exceptions import ClientError
 from resizer_cli.errors import error_code
 
 Clock = Callable[[], float]
+# S3 user metadata `resizer upload` sets on each PUT; the handler copies it into its result
+# record, so waiting matches this very upload even when identical bytes were uploaded before.
+UPLOAD_TOKEN_META = "resizer-upload"
 # Below this many pending files one GET each is cheaper than listing.
 LIST_MIN_PENDING = 4
 
@@ -40,6 +51,7 @@ class Pending:
     deadline: float
     seen_version: str | None = None  # ETag of a stale record already read: don't read it again
     token: str | None = None  # our upload's UPLOAD_TOKEN_META value, echoed by the handler
+    source_key: str | None = None  # where we uploaded it: is our object still there?
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Is this record the handler's answer to *this* upload, not an earlier one?"""
@@ -48,6 +60,16 @@ class Pending:
             # Exact even when the same bytes are uploaded again (same ETag).
             return str(echoed) == self.token
         return unquote_etag(str(record.get("source_etag", ""))) == self.etag
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A file the watcher is done with: `outcome` is record, superseded or timeout."""
+
+    pending: Pending
+    outcome: str
+    record: dict[str, Any] | None = None
+    current_etag: str | None = None  # superseded: the ETag of the object that replaced ours
 
 
 class ResultWatcher:
@@ -59,10 +81,11 @@ class ResultWatcher:
     back to per-file GETs.
     """
 
-    def __init__(self, s3: Any, bucket: str, *, clock: Clock = time.monotonic,
-                 pool: ThreadPoolExecutor | None = None) -> None:
+    def __init__(self, s3: Any, bucket: str, *, source_bucket: str | None = None,
+                 clock: Clock = time.monotonic, pool: ThreadPoolExecutor | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.source_bucket = source_bucket  # None: never check for superseded uploads
         self.clock = clock
         self.pool = pool
         self.pending: dict[str, Pending] = {}
@@ -116,28 +139,54 @@ class ResultWatcher:
                       "reason": "the handler's result record is not a JSON object"}
         return record, obj.get("ETag")
 
-    def poll(self) -> list[tuple[Pending, dict[str, Any] | None]]:
-        """One round. Returns finished files: (pending, record), record None on timeout."""
+    def replaced_by(self, pend: Pending) -> str | None:
+        """The ETag of the object now at our source key if another upload replaced ours;
+        None while ours is there, or when S3 will not say (gone, or no s3:GetObject)."""
+        if self.source_bucket is None or not pend.token or not pend.source_key:
+            return None
+        try:
+            self.requests += 1
+            head = self.s3.head_object(Bucket=self.source_bucket, Key=pend.source_key)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "403", "AccessDenied"):
+                return None
+            raise
+        if (head.get("Metadata") or {}).get(UPLOAD_TOKEN_META) == pend.token:
+            return None
+        return unquote_etag(head.get("ETag")) or "unknown"
+
+    def _map(self, fn: Callable[[Any], Any], args: list[Any]) -> list[Any]:
+        if self.pool is not None and len(args) > 1:
+            return list(self.pool.map(fn, args))
+        return [fn(a) for a in args]
+
+    def poll(self) -> list[Finished]:
+        """One round: the files answered, superseded or timed out since the last one."""
         if not self.pending:
             return []
         keys = self._changed_keys()
-        if self.pool is not None and len(keys) > 1:
-            reads = list(self.pool.map(self._read, keys))
-        else:
-            reads = [self._read(k) for k in keys]
+        reads = self._map(self._read, list(keys))
         now = self.clock()
-        done: list[tuple[Pending, dict[str, Any] | None]] = []
+        done: list[Finished] = []
+        suspects: list[Pending] = []
         for key, (record, version) in zip(keys, reads, strict=True):
             pend = self.pending[key]
             if record is None:
                 continue
             if pend.matches(record):
-                done.append((pend, record))
+                done.append(Finished(pend, "record", record))
                 del self.pending[key]
             else:
-                pend.seen_version = version  # a stale record from an earlier upload
+                pend.seen_version = version  # not ours: don't read it again until it changes
+                suspects.append(pend)
+        suspects += [p for p in self.pending.values()
+                     if now >= p.deadline and p not in suspects]
+        for pend, current in zip(suspects, self._map(self.replaced_by, suspects), strict=True):
+            if current is not None:
+                done.append(Finished(pend, "superseded", current_etag=current))
+                del self.pending[pend.record_key]
         for key, pend in list(self.pending.items()):
             if now >= pend.deadline:
-                done.append((pend, None))
+                done.append(Finished(pend, "timeout"))
                 del self.pending[key]
         return done
