@@ -4,8 +4,9 @@ A record answers our upload when it echoes our upload token (or, from other uplo
 ETag). A record that does not is either left from an earlier upload or made for a newer one
 that overwrote ours (two runs uploading the same key). One HEAD of the source object tells
 them apart: if it no longer carries our token, ours was superseded and its own record will
-never come, so the file is finished at once instead of at its timeout. The same check runs
-at the deadline, for a newer upload whose record has not appeared.
+never come, so the file is finished at once instead of at its timeout. The same check runs,
+unprompted, for files pending CHECK_AFTER seconds (then at doubling intervals) and at the
+deadline: the newer upload's record may be slow to come, or never come.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ Clock = Callable[[], float]
 UPLOAD_TOKEN_META = "resizer-upload"
 # Below this many pending files one GET each is cheaper than listing.
 LIST_MIN_PENDING = 4
+# A file still pending this long gets its source object checked, then again after twice as
+# long: a busy function may take a while to write the newer upload's record.
+CHECK_AFTER = 5.0
 
 
 def unquote_etag(etag: str | None) -> str:
@@ -52,6 +56,7 @@ class Pending:
     seen_version: str | None = None  # ETag of a stale record already read: don't read it again
     token: str | None = None  # our upload's UPLOAD_TOKEN_META value, echoed by the handler
     source_key: str | None = None  # where we uploaded it: is our object still there?
+    next_check: float | None = None  # when to look at the source object unprompted
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Is this record the handler's answer to *this* upload, not an earlier one?"""
@@ -179,12 +184,16 @@ class ResultWatcher:
             else:
                 pend.seen_version = version  # not ours: don't read it again until it changes
                 suspects.append(pend)
-        suspects += [p for p in self.pending.values()
-                     if now >= p.deadline and p not in suspects]
+        for pend in self.pending.values():
+            due = pend.since + CHECK_AFTER if pend.next_check is None else pend.next_check
+            if (now >= due or now >= pend.deadline) and pend not in suspects:
+                suspects.append(pend)
         for pend, current in zip(suspects, self._map(self.replaced_by, suspects), strict=True):
             if current is not None:
                 done.append(Finished(pend, "superseded", current_etag=current))
                 del self.pending[pend.record_key]
+            else:
+                pend.next_check = now + max(CHECK_AFTER, now - pend.since)
         for key, pend in list(self.pending.items()):
             if now >= pend.deadline:
                 done.append(Finished(pend, "timeout"))
