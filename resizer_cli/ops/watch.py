@@ -31,6 +31,7 @@ LIST_MIN_PENDING = 4
 # A file still pending this long gets its source object checked, then again after twice as
 # long: a busy function may take a while to write the newer upload's record.
 CHECK_AFTER = 5.0
+CHECKS_PER_POLL = 64
 
 
 def unquote_etag(etag: str | None) -> str:
@@ -160,6 +161,10 @@ class ResultWatcher:
             return None
         return unquote_etag(head.get("ETag")) or "unknown"
 
+    @staticmethod
+    def _due(pend: Pending) -> float:
+        return pend.since + CHECK_AFTER if pend.next_check is None else pend.next_check
+
     def _map(self, fn: Callable[[Any], Any], args: list[Any]) -> list[Any]:
         if self.pool is not None and len(args) > 1:
             return list(self.pool.map(fn, args))
@@ -184,9 +189,13 @@ class ResultWatcher:
             else:
                 pend.seen_version = version  # not ours: don't read it again until it changes
                 suspects.append(pend)
-        for pend in self.pending.values():
-            due = pend.since + CHECK_AFTER if pend.next_check is None else pend.next_check
-            if (now >= due or now >= pend.deadline) and pend not in suspects:
+        expired = [p for p in self.pending.values() if now >= p.deadline]
+        due = sorted((p for p in self.pending.values() if now >= self._due(p)),
+                     key=self._due)[:CHECKS_PER_POLL]  # a few per round: polling stays quick
+        listed = {p.record_key for p in suspects}
+        for pend in expired + due:
+            if pend.record_key not in listed:
+                listed.add(pend.record_key)
                 suspects.append(pend)
         for pend, current in zip(suspects, self._map(self.replaced_by, suspects), strict=True):
             if current is not None:

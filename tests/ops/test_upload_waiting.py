@@ -20,7 +20,13 @@ from resizer_cli.ops import upload as up
 from resizer_cli.ops.collect import collect
 from resizer_cli.ops.layout import stack_layout
 from resizer_cli.ops.results import FileResult, exit_code
-from resizer_cli.ops.watch import UPLOAD_TOKEN_META
+from resizer_cli.ops.watch import (
+    CHECK_AFTER,
+    CHECKS_PER_POLL,
+    UPLOAD_TOKEN_META,
+    Pending,
+    ResultWatcher,
+)
 from resizer_cli.output import Reporter
 
 
@@ -151,14 +157,12 @@ def test_a_failure_while_waiting_keeps_what_is_known(stack: Target, tmp_path: Pa
 
 # --- through the CLI (in-process, on moto) --------------------------------------------------------
 
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
+def _failing_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`resizer ARGS` in-process, expected to exit non-zero: (code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as stopped:
         main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
     out, err = capsys.readouterr()
-    return code, out, err
+    return int(stopped.value.code or 0), out, err
 
 
 @pytest.fixture
@@ -175,7 +179,7 @@ def test_cli_prints_known_results_then_the_late_failure(cli_stack: Target, tmp_p
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     faults.install(faults.Fault("s3", "GetObject", code="InternalError", status=500, after=1,
                                 times=99))
-    code, out, err = _cli(["upload", str(image(tmp_path / "a.jpg")), "--json"], capsys)
+    code, out, err = _failing_cli(["upload", str(image(tmp_path / "a.jpg")), "--json"], capsys)
     assert code == 1
     [doc] = [json.loads(line) for line in out.splitlines()]
     assert doc["status"] == "uploaded" and doc["etag"] and doc["error_code"] == "wait"
@@ -189,7 +193,7 @@ def test_cli_refuses_an_unwritable_download_folder_before_uploading(
     # A folder under a regular file cannot be made, root or not.
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    code, _, err = _cli(["upload", str(image(tmp_path / "a.jpg")), "--download",
+    code, _, err = _failing_cli(["upload", str(image(tmp_path / "a.jpg")), "--download",
                          str(blocker / "out")], capsys)
     assert code == 1
     assert err.strip().splitlines() == [
@@ -239,3 +243,24 @@ def test_download_refuses_dot_segments_and_saves_a_key_once(stack: Target, tmp_p
     assert not (out / "thumbnails" / "odd.jpg").exists()
     assert sorted(p.name for p in (out / "thumbnails" / "64x64").iterdir()) == [
         "fine.jpg", "odd.jpg"]  # no leftovers of partial downloads
+
+
+def test_long_pending_files_get_their_source_checked_a_few_per_round(stack: Target) -> None:
+    s3 = stack.client("s3")
+    src, dst = stack.names.source_bucket, stack.names.dest_bucket
+    total = CHECKS_PER_POLL + 10
+    for i in range(total):  # each key now holds another upload's object; no record anywhere
+        s3.put_object(Bucket=src, Key=f"raw/k{i}.jpg", Body=b"x",
+                      Metadata={UPLOAD_TOKEN_META: "other"})
+    now = [0.0]
+    watcher = ResultWatcher(s3, dst, source_bucket=src, clock=lambda: now[0])
+    for i in range(total):
+        watcher.add(Pending(i, f"results/k{i}.jpg.json", "etag", 0.0, 100.0, token=f"t{i}",
+                            source_key=f"raw/k{i}.jpg"))
+    assert watcher.poll() == []  # young: no HEAD yet
+    before = watcher.requests
+    now[0] = CHECK_AFTER
+    first = watcher.poll()
+    assert len(first) == CHECKS_PER_POLL and {f.outcome for f in first} == {"superseded"}
+    assert watcher.requests - before == 1 + CHECKS_PER_POLL  # one listing, the HEADs
+    assert len(watcher.poll()) == 10 and not watcher.pending
