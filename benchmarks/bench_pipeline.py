@@ -98,11 +98,11 @@ def _iso_ms(text: str) -> float:
 def pipeline(
     target: Any, images: list[tuple[str, bytes]], procs: int, tag: str
 ) -> dict[str, float]:
-    from resizer_cli import upload as up
     from resizer_cli.emulator import control
+    from resizer_cli.ops.layout import stack_layout
 
     names = target.names
-    layout = up.stack_layout(target)
+    layout = stack_layout(target)
     lam = target.client("lambda")
     lam.put_function_concurrency(FunctionName=names.function, ReservedConcurrentExecutions=procs)
     s3 = target.client("s3")

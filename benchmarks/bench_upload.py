@@ -34,16 +34,19 @@ def _make_files(root: Path, count: int, size: int, name: str) -> None:
 
 
 def _resizer_upload(endpoint: str, bucket: str, folder: Path, prefix: str) -> float:
-    from resizer_cli import upload as up
     from resizer_cli.aws import Target
+    from resizer_cli.ops import upload as up
+    from resizer_cli.ops.collect import collect
+    from resizer_cli.ops.layout import StackLayout
     from resizer_cli.output import Reporter
     from resizer_cli.settings import Settings
 
     target = Target(Settings(target="local"), endpoint_url=endpoint)
-    layout = up.StackLayout(source_bucket=bucket, dest_bucket=bucket)
-    items = up.collect([str(folder)], prefix=prefix)
+    layout = StackLayout(source_bucket=bucket, dest_bucket=bucket)
+    items = collect([str(folder)], prefix=prefix).items
     began = time.perf_counter()
-    results = up.run_upload(target, layout, items, up.UploadOptions(wait=False), Reporter.silent())
+    results = up.run_upload(target, layout, items, up.UploadOptions(wait=False),
+                            Reporter.silent()).results
     took = time.perf_counter() - began
     bad = [r for r in results if r.status != "uploaded"]
     if bad:

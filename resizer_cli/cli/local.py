@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from resizer_cli import logfmt
 from resizer_cli.cli.common import JsonOpt, StackOpt
 from resizer_cli.emulator import control
+from resizer_cli.ops import logfmt
 from resizer_cli.output import Reporter
 
 LOG_LINES_SHOWN = 20
@@ -111,13 +111,15 @@ def demo(
     json_: JsonOpt = False,
 ) -> None:
     """Run the whole pipeline here: emulator, setup, sample uploads, thumbnails and logs."""
-    from resizer_cli import demo as demo_mod
+    from resizer_cli.ops import demo as demo_mod
 
     reporter = Reporter(json_mode=json_)
     started = time.monotonic()
     result = demo_mod.run_demo(reporter, out=out, stack=stack)
     if json_:
         reporter.emit_json(result.to_json())
+        if result.failure is not None:
+            raise result.failure
         return
     table = Table(show_edge=False, pad_edge=False, box=None,
                   title=f"thumbnails (local copies under {out}/)")
@@ -139,6 +141,8 @@ def demo(
     reporter.info(f"\ndone in {time.monotonic() - started:.1f} s. Try next:")
     for tip in result.next_steps:
         reporter.info(f"  {tip}")
+    if result.failure is not None:
+        raise result.failure  # last, after the results known
     if result.failed_unexpectedly:
         raise typer.Exit(1)
 

@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from resizer_cli import logfmt
-from resizer_cli import upload as up
 from resizer_cli.aws import Target
 from resizer_cli.cli.common import (
     JsonOpt,
@@ -21,7 +19,14 @@ from resizer_cli.cli.common import (
     open_target,
 )
 from resizer_cli.errors import ResizerError
-from resizer_cli.logs import LogFollower, LogGroupMissing, parse_since
+from resizer_cli.naming import SOURCE_PREFIX
+from resizer_cli.ops import logfmt
+from resizer_cli.ops import upload as up
+from resizer_cli.ops.collect import plan_uploads, read_sources
+from resizer_cli.ops.download import check_writable
+from resizer_cli.ops.layout import require_deployed, stack_layout
+from resizer_cli.ops.logs import LogFollower, LogGroupMissing, parse_since
+from resizer_cli.ops.results import FileResult, exit_code, refused_result
 from resizer_cli.output import Reporter
 
 
@@ -33,17 +38,19 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-_STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "uploaded": "cyan"}
+_STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "superseded": "magenta",
+                 "uploaded": "cyan", "skipped": "dim"}
+_SUMMARY = {"timeout": "timed out"}
 
 
 def _open(reporter: Reporter, **flags: str | None) -> Target:
     """The target, without starting an emulator: a stopped one holds no stack (state is lost)."""
     _, target = open_target(reporter, start_emulator=False, **flags)
-    up.require_deployed(target)
+    require_deployed(target)
     return target
 
 
-def _render_results(reporter: Reporter, results: list[up.FileResult], source_prefix: str,
+def _render_results(reporter: Reporter, results: list[FileResult], source_prefix: str,
                     download: Path | None) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None)
     table.add_column("file", overflow="fold")
@@ -51,28 +58,41 @@ def _render_results(reporter: Reporter, results: list[up.FileResult], source_pre
     table.add_column("latency", justify="right")
     table.add_column("thumbnails / reason", overflow="fold")
     for res in results:
-        name = res.key[len(source_prefix):] if res.key.startswith(source_prefix) else res.key
+        if res.status == "skipped":  # already a warning line each; counted below
+            continue
+        if res.key is None:
+            name = res.file
+        else:
+            name = res.key[len(source_prefix):] if res.key.startswith(source_prefix) else res.key
         status = Text(res.status, style=_STATUS_STYLE.get(res.status, ""))
         latency = f"{res.latency_ms / 1000:.2f}s" if res.latency_ms is not None else ""
         if res.thumbnails:
             for n, t in enumerate(res.thumbnails):
                 detail = Text(f"{t.width}x{t.height}  {_size(t.bytes)}  {t.key}")
                 if n == 0:
-                    table.add_row(name, status, latency, detail)
+                    table.add_row(Text(name), status, latency, detail)
                 else:
                     table.add_row("", "", "", detail)
             continue
         if res.error:
             reason = f"{res.error_code}: {res.error}" if res.error_code else res.error
         else:
-            reason = res.key
-        table.add_row(name, status, latency, Text(reason))
+            reason = res.key or ""
+        table.add_row(Text(name), status, latency, Text(reason))
     reporter.print(table)
     counts = {s: sum(r.status == s for r in results) for s in _STATUS_STYLE}
-    parts = [f"{n} {s}" for s, n in counts.items() if n]
-    reporter.info(", ".join(parts).replace("timeout", "timed out"))
+    reporter.info(", ".join(f"{n} {_SUMMARY.get(s, s)}" for s, n in counts.items() if n))
     if download is not None and any(r.thumbnails for r in results):
         reporter.info(f"thumbnails saved under {download}")
+
+
+def _report(reporter: Reporter, results: list[FileResult], json_: bool, source_prefix: str,
+            download: Path | None) -> None:
+    if json_:
+        for res in results:
+            reporter.emit_json(res.to_json())
+    else:
+        _render_results(reporter, results, source_prefix, download)
 
 
 def upload(
@@ -93,6 +113,11 @@ def upload(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Parallel uploads.")
     ] = up.DEFAULT_CONCURRENCY,
+    follow_links: Annotated[
+        bool,
+        typer.Option("--follow-links",
+                     help="Also follow links inside folders that lead outside them."),
+    ] = False,
     json_: JsonOpt = False,
     stack: StackOpt = None,
     target: TargetOpt = None,
@@ -101,26 +126,35 @@ def upload(
 ) -> None:
     """Upload images to the source bucket and report the thumbnails made of them."""
     reporter = Reporter(json_mode=json_)
-    items = up.collect(paths, prefix)
-    if download is not None and download.exists() and not download.is_dir():
-        raise ResizerError(f"--download {download} is not a folder", "pass a folder path")
+    # Path mistakes and an unusable --download folder come out before any AWS call.
+    sources = read_sources(paths, follow_links=follow_links)
+    if not sources.files:
+        for refusal in sources.refused:
+            reporter.warn(f"skipped {refusal.path}: {refusal.reason}")
+        _report(reporter, [refused_result(r) for r in sources.refused], json_, SOURCE_PREFIX,
+                None)
+        raise ResizerError("nothing to upload: the paths hold no files we can send",
+                           "pass image files or folders")
+    if download is not None:
+        check_writable(download, "--download")
     tgt = _open(reporter, stack=stack, target=target, region=region, profile=profile)
-    layout = up.stack_layout(tgt)
-    if layout.source_prefix != up.SOURCE_PREFIX:  # a stack set up with another source prefix
-        items = up.collect(paths, prefix, source_prefix=layout.source_prefix)
-    for item in items:
+    layout = stack_layout(tgt)
+    planned = plan_uploads(sources, prefix, layout)
+    for refusal in planned.refused:
+        reporter.warn(f"skipped {refusal.path}: {refusal.reason}")
+    for item in planned.items:
         if not item.is_image:
             reporter.warn(f"{item.path} does not look like an image; uploading it anyway")
     options = up.UploadOptions(
         wait=wait, timeout=timeout, concurrency=concurrency, download=download
     )
-    results = up.run_upload(tgt, layout, items, options, reporter)
-    if json_:
-        for res in results:
-            reporter.emit_json(res.to_json())
-    else:
-        _render_results(reporter, results, layout.source_prefix, download)
-    code = up.exit_code(results)
+    run = (up.run_upload(tgt, layout, planned.items, options, reporter) if planned.items
+           else up.UploadRun([]))
+    results = run.results + [refused_result(r) for r in planned.refused]
+    _report(reporter, results, json_, layout.source_prefix, download)
+    if run.failure is not None:
+        raise run.failure  # last, after everything that is known
+    code = exit_code(results)
     if code:
         raise typer.Exit(code)
 

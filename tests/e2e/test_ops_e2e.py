@@ -8,6 +8,7 @@ subprocess through `run_resizer`.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -127,6 +128,48 @@ def test_upload_no_wait_and_user_errors(resizer: Run, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     proc = resizer("logs", "--stack", "nostack")
     assert proc.returncode == 1 and "resizer setup" in proc.stderr
+
+
+def test_upload_skips_what_is_not_a_file_and_links_leading_out(resizer: Run,
+                                                               tmp_path: Path) -> None:
+    root = tmp_path / "mixed"
+    root.mkdir()
+    Image.new("RGB", (400, 300), (20, 90, 200)).save(root / "ok.jpg")
+    outside = tmp_path / "private.jpg"
+    Image.new("RGB", (40, 30)).save(outside)
+    os.mkfifo(root / "pipe.jpg")  # once hung `upload` forever
+    (root / "dead.jpg").symlink_to("gone.jpg")
+    (root / "loop").symlink_to("loop")
+    (root / "out.jpg").symlink_to(outside)
+    proc = resizer("upload", str(root), "--json", "--timeout", "60", timeout=120)
+    assert proc.returncode == 0, proc.stderr  # skipping on purpose is not failing
+    docs = {Path(d["file"]).name: d for d in _lines(proc.stdout)}
+    assert docs["ok.jpg"]["status"] == "ok" and len(docs["ok.jpg"]["thumbnails"]) == 2
+    assert {n: (d["status"], d["error_code"]) for n, d in docs.items() if n != "ok.jpg"} == {
+        "pipe.jpg": ("skipped", "fifo"), "dead.jpg": ("skipped", "broken_link"),
+        "loop": ("skipped", "link_loop"), "out.jpg": ("skipped", "link_outside")}
+    text = " ".join(proc.stderr.split())
+    assert f"warning: skipped {root / 'out.jpg'}: a link to {outside}" in text
+    assert "--follow-links" in text and "check its permissions" not in text
+    proc = resizer("upload", str(root), "--follow-links", "--no-wait", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {d["key"] for d in _lines(proc.stdout) if d["status"] == "uploaded"} == {
+        "raw/ok.jpg", "raw/out.jpg"}
+    proc = resizer("upload", str(root / "*" / ".." / "ok.jpg"))
+    assert proc.returncode == 1 and "'..' after a wildcard" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2 and "Traceback" not in proc.stderr
+
+
+def test_demo_into_an_unwritable_place_fails_first_in_one_line(resizer: Run,
+                                                               tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = resizer("demo", "--out", str(blocker / "out"))
+    assert proc.returncode == 1
+    # Before the emulator, the setup or the samples: nothing else was printed.
+    assert " ".join(proc.stderr.split()) == (
+        f"error: cannot write to --out {blocker / 'out'}: Not a directory "
+        "(choose a folder you can write to)")
 
 
 def test_logs_show_invocations_and_follow_stops_cleanly(resizer: Run, tmp_path: Path) -> None:

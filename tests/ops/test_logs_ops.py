@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from rich.console import Console
 
-from resizer_cli import faults, logfmt
+from resizer_cli import faults
 from resizer_cli.aws import Target
 from resizer_cli.cli import main
 from resizer_cli.errors import ResizerError
-from resizer_cli.logs import LogFollower, LogGroupMissing, parse_since
+from resizer_cli.ops import logfmt
+from resizer_cli.ops.logs import LogFollower, LogGroupMissing, parse_since
 from resizer_cli.settings import Settings
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)

@@ -11,10 +11,20 @@ from typing import Any
 
 import pytest
 
-from resizer_cli import upload as up
 from resizer_cli.aws import Target
 from resizer_cli.errors import ResizerError, StackNotFound
+from resizer_cli.ops import upload as up
+from resizer_cli.ops.collect import UploadItem, collect
+from resizer_cli.ops.content import content_type_for
+from resizer_cli.ops.layout import require_deployed, stack_layout
+from resizer_cli.ops.results import FileResult, exit_code
+from resizer_cli.ops.watch import Pending, ResultWatcher
 from resizer_cli.output import Reporter
+
+
+def items_of(*args: Any, **kwargs: Any) -> list[UploadItem]:
+    return collect(*args, **kwargs).items
+
 
 # --- key mapping and content types ---------------------------------------------------------------
 
@@ -28,7 +38,7 @@ def test_folder_keys_keep_relative_paths_with_spaces_plus_and_unicode(tmp_path: 
     image(root / "nested" / "deeper" / nfd)
     image(root / ".hidden" / "skip.jpg")
     (root / ".DS_Store").write_bytes(b"junk")
-    items = up.collect([str(root)])
+    items = items_of([str(root)])
     assert sorted(i.key for i in items) == [
         "raw/a b.jpg", "raw/c+d.png", "raw/nested/deeper/ünï©ødé.jpg",
     ]
@@ -42,10 +52,10 @@ def test_folder_keys_keep_relative_paths_with_spaces_plus_and_unicode(tmp_path: 
 def test_file_argument_maps_to_basename_and_prefix_goes_under_raw(tmp_path: Path,
                                                                   image: Any) -> None:
     f = image(tmp_path / "x" / "y" / "photo.jpg")
-    [item] = up.collect([str(f)], prefix="/trip/2024/")
+    [item] = items_of([str(f)], prefix="/trip/2024/")
     assert item.key == "raw/trip/2024/photo.jpg"
     with pytest.raises(ResizerError, match="invalid --prefix"):
-        up.collect([str(f)], prefix="../escape")
+        items_of([str(f)], prefix="../escape")
 
 
 def test_globs_expand_relative_to_their_fixed_part(tmp_path: Path, image: Any,
@@ -54,26 +64,26 @@ def test_globs_expand_relative_to_their_fixed_part(tmp_path: Path, image: Any,
     image(tmp_path / "g" / "sub" / "two.jpg")
     (tmp_path / "g" / "notes.txt").write_text("hi")
     monkeypatch.chdir(tmp_path)
-    keys = sorted(i.key for i in up.collect(["g/**/*.jpg"]))
+    keys = sorted(i.key for i in items_of(["g/**/*.jpg"]))
     assert keys == ["raw/one.jpg", "raw/sub/two.jpg"]
-    assert [i.key for i in up.collect(["g/*.txt"])] == ["raw/notes.txt"]
+    assert [i.key for i in items_of(["g/*.txt"])] == ["raw/notes.txt"]
     with pytest.raises(ResizerError, match="no file matches"):
-        up.collect(["g/*.gif"])
+        items_of(["g/*.gif"])
 
 
 def test_missing_path_and_key_collisions_are_one_line_errors(tmp_path: Path, image: Any) -> None:
     with pytest.raises(ResizerError, match="no such file or folder") as err:
-        up.collect([str(tmp_path / "nope.jpg")])
+        items_of([str(tmp_path / "nope.jpg")])
     assert err.value.hint
     a = image(tmp_path / "a" / "same.jpg")
     b = image(tmp_path / "b" / "same.jpg")
     with pytest.raises(ResizerError, match=r"would both upload to raw/same\.jpg"):
-        up.collect([str(a), str(b)])
+        items_of([str(a), str(b)])
     # The same file named twice is not a collision.
-    assert len(up.collect([str(a), str(a)])) == 1
+    assert len(items_of([str(a), str(a)])) == 1
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResizerError, match="nothing to upload"):
-        up.collect([str(tmp_path / "empty")])
+        items_of([str(tmp_path / "empty")])
 
 
 @pytest.mark.parametrize(
@@ -95,7 +105,7 @@ def test_missing_path_and_key_collisions_are_one_line_errors(tmp_path: Path, ima
 )
 def test_content_type_from_magic_bytes(name: str, head: bytes, expected: str,
                                        is_image: bool) -> None:
-    assert up.content_type_for(Path(name), head) == (expected, is_image)
+    assert content_type_for(Path(name), head) == (expected, is_image)
 
 
 # --- stack checks --------------------------------------------------------------------------------
@@ -103,12 +113,12 @@ def test_content_type_from_magic_bytes(name: str, head: bytes, expected: str,
 
 def test_no_stack_raises_stack_not_found(aws_target: Target) -> None:
     with pytest.raises(StackNotFound, match="resizer setup"):
-        up.require_deployed(aws_target)
+        require_deployed(aws_target)
 
 
 def test_layout_follows_the_function_environment(stack: Target) -> None:
-    up.require_deployed(stack)
-    layout = up.stack_layout(stack)
+    require_deployed(stack)
+    layout = stack_layout(stack)
     assert layout.dest_bucket == stack.names.dest_bucket
     assert layout.record_key("raw/a/b c.jpg") == "results/a/b c.jpg.json"
 
@@ -116,9 +126,11 @@ def test_layout_follows_the_function_environment(stack: Target) -> None:
 # --- uploading and waiting -----------------------------------------------------------------------
 
 
-def _run(target: Target, items: list[up.UploadItem], **opts: Any) -> list[up.FileResult]:
-    layout = up.stack_layout(target)
-    return up.run_upload(target, layout, items, up.UploadOptions(**opts), Reporter.silent())
+def _run(target: Target, items: list[UploadItem], **opts: Any) -> list[FileResult]:
+    layout = stack_layout(target)
+    run = up.run_upload(target, layout, items, up.UploadOptions(**opts), Reporter.silent())
+    assert run.failure is None, run.failure
+    return run.results
 
 
 def test_upload_waits_for_thumbnails_and_reports_failures(stack: Target, tmp_path: Path,
@@ -129,7 +141,7 @@ def test_upload_waits_for_thumbnails_and_reports_failures(stack: Target, tmp_pat
     image(root / "nested" / "ünï©ødé.jpg")
     (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00garbage" * 50)
     (root / "notes.txt").write_text("not an image")
-    items = up.collect([str(root)])
+    items = items_of([str(root)])
     assert {i.key: i.content_type for i in items}["raw/notes.txt"] == "text/plain"
     with fake_handler(stack):
         results = _run(stack, items, timeout=30, download=tmp_path / "out")
@@ -146,7 +158,7 @@ def test_upload_waits_for_thumbnails_and_reports_failures(stack: Target, tmp_pat
         assert by_key[key].status == "failed"
         assert by_key[key].error_code == "corrupt"
         assert "cannot decode" in (by_key[key].error or "")
-    assert up.exit_code(results) == 1
+    assert exit_code(results) == 1
     # --download mirrors the keys.
     saved = tmp_path / "out" / "thumbnails" / "64x64" / "nested" / "ünï©ødé.jpg"
     assert saved.read_bytes()[:3] == b"\xff\xd8\xff"
@@ -170,7 +182,7 @@ def test_stale_record_from_an_earlier_upload_does_not_count(stack: Target, tmp_p
                           "bytes": 1}]}
     s3.put_object(Bucket=stack.names.dest_bucket, Key="results/p.jpg.json",
                   Body=json.dumps(stale).encode())
-    items = up.collect([str(image(tmp_path / "p.jpg"))])
+    items = items_of([str(image(tmp_path / "p.jpg"))])
     with fake_handler(stack, delay=0.8):  # the stale record is there long before the real one
         [res] = _run(stack, items, timeout=30)
     assert res.status == "ok"
@@ -181,18 +193,18 @@ def test_stale_record_from_an_earlier_upload_does_not_count(stack: Target, tmp_p
 
 
 def test_timeout_is_reported_per_file(stack: Target, tmp_path: Path, image: Any) -> None:
-    items = up.collect([str(image(tmp_path / "a.jpg")), str(image(tmp_path / "b.jpg"))])
+    items = items_of([str(image(tmp_path / "a.jpg")), str(image(tmp_path / "b.jpg"))])
     results = _run(stack, items, timeout=1)
     assert [r.status for r in results] == ["timeout", "timeout"]
     assert all(r.etag and r.error and "1s" in r.error for r in results)
-    assert up.exit_code(results) == 1
+    assert exit_code(results) == 1
 
 
 def test_no_wait_reports_uploaded(stack: Target, tmp_path: Path, image: Any) -> None:
-    items = up.collect([str(image(tmp_path / "a.jpg"))])
+    items = items_of([str(image(tmp_path / "a.jpg"))])
     [res] = _run(stack, items, wait=False)
     assert res.status == "uploaded" and res.etag and res.thumbnails == []
-    assert up.exit_code([res]) == 0
+    assert exit_code([res]) == 0
 
 
 def test_multipart_above_the_threshold(stack: Target, tmp_path: Path) -> None:
@@ -200,7 +212,7 @@ def test_multipart_above_the_threshold(stack: Target, tmp_path: Path) -> None:
     big.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * (12 * 4096))  # ~12 MB
     small = tmp_path / "small.jpg"
     small.write_bytes(b"\xff\xd8\xff" + b"x" * 1000)
-    items = up.collect([str(big), str(small)])
+    items = items_of([str(big), str(small)])
     mb = 1024 * 1024
     results = _run(stack, items, wait=False, multipart_threshold=5 * mb, multipart_chunk=5 * mb)
     by_key = {r.key: r for r in results}
@@ -237,7 +249,7 @@ def test_uploads_run_concurrently(stack: Target, tmp_path: Path, image: Any,
 
     monkeypatch.setattr(up, "transfer_client", instrumented)
     paths = [str(image(tmp_path / f"f{i:02d}.jpg", (20, 20))) for i in range(24)]
-    results = _run(stack, up.collect(paths), wait=False, concurrency=6)
+    results = _run(stack, items_of(paths), wait=False, concurrency=6)
     assert all(r.status == "uploaded" for r in results)
     assert 2 <= state["peak"] <= 6
 
@@ -247,10 +259,10 @@ def test_upload_errors_are_reported_per_file(stack: Target, tmp_path: Path, imag
 
     faults.install(faults.Fault("s3", "PutObject", code="AccessDenied",
                                 message="not authorized to perform: s3:PutObject", times=1))
-    items = up.collect([str(image(tmp_path / "a.jpg"))])
+    items = items_of([str(image(tmp_path / "a.jpg"))])
     [res] = _run(stack, items, wait=False)
     assert res.status == "failed" and "s3:PutObject" in (res.error or "")
-    assert up.exit_code([res]) == 1
+    assert exit_code([res]) == 1
 
 
 # --- the watcher on its own ----------------------------------------------------------------------
@@ -260,9 +272,9 @@ def test_watcher_lists_when_many_files_are_pending(stack: Target) -> None:
     s3 = stack.client("s3")
     bucket = stack.names.dest_bucket
     now = [0.0]
-    watcher = up.ResultWatcher(s3, bucket, clock=lambda: now[0])
+    watcher = ResultWatcher(s3, bucket, clock=lambda: now[0])
     for i in range(10):
-        watcher.add(up.Pending(i, f"results/batch/f{i}.jpg.json", f"etag{i}", 0.0, 100.0))
+        watcher.add(Pending(i, f"results/batch/f{i}.jpg.json", f"etag{i}", 0.0, 100.0))
     assert watcher.poll() == []
     assert watcher.requests == 1  # one listing, no GET for records that are not there
     for i in range(4):
@@ -270,14 +282,15 @@ def test_watcher_lists_when_many_files_are_pending(stack: Target) -> None:
         s3.put_object(Bucket=bucket, Key=f"results/batch/f{i}.jpg.json",
                       Body=json.dumps({"status": "ok", "source_etag": f'"{etag}"'}).encode())
     done = watcher.poll()
-    assert sorted(p.index for p, _ in done) == [0, 1, 2]
+    assert sorted(f.pending.index for f in done) == [0, 1, 2]
+    assert {f.outcome for f in done} == {"record"}
     assert watcher.requests == 1 + 1 + 4
     # The stale record is not read again until it changes.
     watcher.poll()
     assert watcher.requests == 1 + 1 + 4 + 1
     now[0] = 100.0
     timed_out = watcher.poll()
-    assert len(timed_out) == 7 and all(rec is None for _, rec in timed_out)
+    assert len(timed_out) == 7 and {f.outcome for f in timed_out} == {"timeout"}
     assert not watcher.pending
 
 
@@ -288,7 +301,7 @@ def test_upload_with_the_real_handler(stack: Target, tmp_path: Path, image: Any,
     image(root / "nested" / "c+d.png", (64, 256), "PNG")
     (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 40)
     with real_handler(stack):
-        results = _run(stack, up.collect([str(root)]), timeout=60)
+        results = _run(stack, items_of([str(root)]), timeout=60)
     by_key = {r.key: r for r in results}
     ok = by_key["raw/a b.jpg"]
     assert ok.status == "ok", ok.error
@@ -305,7 +318,7 @@ def test_reupload_of_identical_bytes_waits_for_its_own_record(stack: Target, tmp
                                                               image: Any,
                                                               real_handler: Any) -> None:
     # Same bytes, same ETag: only the upload token echoed by the handler tells the records apart.
-    items = up.collect([str(image(tmp_path / "same.jpg", (300, 200)))])
+    items = items_of([str(image(tmp_path / "same.jpg", (300, 200)))])
     with real_handler(stack):
         [first] = _run(stack, items, timeout=60)
     assert first.status == "ok", first.error

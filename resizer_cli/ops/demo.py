@@ -16,10 +16,14 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from resizer_cli import settings as settings_mod
-from resizer_cli import upload as up
 from resizer_cli.aws import connect
 from resizer_cli.emulator import control
 from resizer_cli.errors import ResizerError
+from resizer_cli.ops import upload as up
+from resizer_cli.ops.collect import collect
+from resizer_cli.ops.download import check_writable
+from resizer_cli.ops.layout import require_deployed, stack_layout
+from resizer_cli.ops.results import FileResult
 from resizer_cli.output import Reporter
 
 CORRUPT_NAME = "corrupt.jpg"
@@ -27,7 +31,7 @@ CORRUPT_NAME = "corrupt.jpg"
 
 @dataclass
 class DemoResult:
-    results: list[up.FileResult]
+    results: list[FileResult]
     rows: list[tuple[str, ...]]
     log_events: list[dict[str, Any]]
     next_steps: list[str]
@@ -35,6 +39,7 @@ class DemoResult:
     out: Path
     failed_unexpectedly: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    failure: ResizerError | None = None  # what stopped the uploads late: reported last
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,7 +119,7 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
 
 
-def _rows(results: list[up.FileResult], out: Path) -> list[tuple[str, ...]]:
+def _rows(results: list[FileResult], out: Path) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for res in results:
         name = Path(res.file).name
@@ -156,6 +161,9 @@ def _log_events(target: Any, function: str, since_ms: int) -> list[dict[str, Any
 def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> DemoResult:
     from resizer_cli.deploy.stack import setup_stack
 
+    # Everything the demo makes lands under --out: a folder we cannot write to fails now,
+    # in one line, not after the emulator, the setup and the uploads.
+    check_writable(out, "--out")
     with reporter.step("start the local emulator") as step:
         url, started = control.start()
         step.note(url if started else f"already running at {url}")
@@ -171,11 +179,12 @@ def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> Demo
         samples = make_samples(out / "samples")
         step.note(f"{len(samples)} files in {out / 'samples'}")
     since_ms = int(time.time() * 1000) - 1000
-    items = up.collect([str(p) for p in samples], "demo")
-    up.require_deployed(target)
-    layout = up.stack_layout(target)
+    require_deployed(target)
+    layout = stack_layout(target)
+    items = collect([str(p) for p in samples], "demo", layout=layout).items
     options = up.UploadOptions(wait=True, timeout=120, concurrency=4, download=out)
-    results = up.run_upload(target, layout, items, options, reporter)
+    run = up.run_upload(target, layout, items, options, reporter)
+    results = run.results
 
     unexpected = any(
         (r.status != "ok") != (Path(r.file).name == CORRUPT_NAME) for r in results
@@ -191,4 +200,5 @@ def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> Demo
         "resizer setup --sizes 64x64,256x256 --format webp   # change the stack, re-run",
         "resizer teardown --yes && resizer local stop        # leave nothing behind",
     ]
-    return DemoResult(results, _rows(results, out), events, next_steps, url, out, unexpected)
+    return DemoResult(results, _rows(results, out), events, next_steps, url, out,
+                      unexpected or run.failure is not None, failure=run.failure)

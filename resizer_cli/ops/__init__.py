@@ -1,0 +1,1 @@
+"""Day-to-day operations on a deployed stack: uploading images, reading logs, the demo."""

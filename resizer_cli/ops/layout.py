@@ -1,0 +1,70 @@
+"""Where the deployed stack keeps things: buckets and prefixes, as its function is configured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from lambda_handler.config import DEFAULTS, Config, ConfigError, parse_sizes
+from resizer_cli.aws import Target
+from resizer_cli.deploy.stack import require_stack
+from resizer_cli.errors import ResizerError, StackNotFound, error_code
+from resizer_cli.naming import DEST_PREFIX, RESULTS_PREFIX, SOURCE_PREFIX
+
+DEFAULT_SIZES = parse_sizes(DEFAULTS["SIZES"])
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    source_bucket: str
+    dest_bucket: str
+    source_prefix: str = SOURCE_PREFIX
+    dest_prefix: str = DEST_PREFIX
+    results_prefix: str = RESULTS_PREFIX
+    sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
+    output_format: str = DEFAULTS["OUTPUT_FORMAT"]
+
+    def record_key(self, source_key: str) -> str:
+        return f"{self.results_prefix}{source_key[len(self.source_prefix):]}.json"
+
+
+def _where(target: Target) -> str:
+    if target.is_local:
+        return "the local emulator"
+    return f"AWS {target.settings.region}"
+
+
+def require_deployed(target: Target) -> None:
+    """StackNotFound (one line pointing to `resizer setup`) when the stack is not there."""
+    require_stack(target)
+
+
+def stack_layout(target: Target) -> StackLayout:
+    """Buckets and prefixes, as the deployed function is configured (falling back to names)."""
+    names = target.names
+    env: dict[str, str] = {}
+    try:
+        conf = target.client("lambda").get_function_configuration(FunctionName=names.function)
+        env = conf.get("Environment", {}).get("Variables", {}) or {}
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise StackNotFound(target.settings.stack, _where(target)) from None
+        raise
+    try:
+        # The function's own parser, so prefixes, sizes and format are read as it reads them.
+        config = Config.from_env(env)
+    except ConfigError as exc:
+        raise ResizerError(
+            f"the deployed function's settings are invalid: {exc}",
+            "fix them and run `resizer setup` again",
+        ) from None
+    return StackLayout(
+        source_bucket=names.source_bucket,
+        dest_bucket=config.dest_bucket or names.dest_bucket,
+        source_prefix=config.source_prefix,
+        dest_prefix=config.dest_prefix,
+        results_prefix=config.results_prefix,
+        sizes=config.sizes,
+        output_format=config.output_format,
+    )
