@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from resizer_cli.logs import parse_since
+from resizer_cli.ops.logs import parse_since
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
