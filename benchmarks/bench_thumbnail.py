@@ -138,28 +138,9 @@ def make_cases(quick: bool, photos: list[Path]) -> list[tuple[str, Path]]:
             return encoded(photo_like(w, h, seed=w), fmt, **params)
 
         cases.append((label, cached_image(cache, name, make)))
-    for path in photos + packaged_photos():
+    for path in photos:  # real photos only when asked for (--photo): nothing else to install
         cases.append((f"photo {path.name}", path))
     return cases
-
-
-def packaged_photos() -> list[Path]:
-    """Real photos shipped inside installed packages, if any (none are required)."""
-    found: list[Path] = []
-    try:
-        import matplotlib.cbook as cbook  # type: ignore[import-not-found]
-
-        found.append(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
-    except Exception:
-        pass
-    try:
-        import skimage  # type: ignore[import-not-found]
-
-        data_dir = Path(skimage.__file__).parent / "data"
-        found += sorted(p for p in data_dir.glob("*.jp*g") if p.stat().st_size > 50_000)[:2]
-    except Exception:
-        pass
-    return [p for p in found if p.exists()]
 
 
 # --- the methods ----------------------------------------------------------------------------

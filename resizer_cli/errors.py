@@ -20,11 +20,20 @@ from botocore.exceptions import (
     UnknownRegionError,
 )
 
+# Exit codes, as the README's "Exit codes" lists them (tests/cli/test_exit_codes.py runs each).
+FAILED = 1  # an error with a remedy, or a file or job that failed
+USAGE = 2  # a usage mistake: Click prints the usage message and exits with it
+NOT_FOUND = 3  # no such stack is deployed; for `local status`, the emulator is not running
+INTERNAL_ERROR = 70  # a bug (EX_SOFTWARE from sysexits.h)
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
 
 class ResizerError(Exception):
     """An error with a remedy. `str()` is the one line the CLI prints."""
 
-    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 1) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, exit_code: int = FAILED
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -39,6 +48,7 @@ class StackNotFound(ResizerError):
         super().__init__(
             f"no stack '{stack}' is deployed on {where}",
             "run `resizer setup` first",
+            exit_code=NOT_FOUND,
         )
 
 

@@ -6,7 +6,7 @@ this before each API call, so the code under test runs unchanged.
 
 A fault: {"service": "lambda", "operation": "CreateFunction",
           "code": "InvalidParameterValueException", "message": "...",
-          "times": 3, "after": 0, "kind": "client_error" | "interrupt"}
+          "times": 3, "after": 0, "kind": "client_error" | "interrupt" | "bug"}
 `after` lets that many matching calls through first; `times` is how many then fail.
 """
 
@@ -29,7 +29,8 @@ class Fault:
     message: str = "Rate exceeded"
     times: int = 1
     after: int = 0
-    kind: str = "client_error"  # or "interrupt": raise KeyboardInterrupt, as Ctrl-C would
+    # or "interrupt": raise KeyboardInterrupt, as Ctrl-C would; "bug": an unexpected exception
+    kind: str = "client_error"
     status: int = 400
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
@@ -84,6 +85,8 @@ def check(service: str, operation: str) -> None:
             return
     if fault.kind == "interrupt":
         raise KeyboardInterrupt
+    if fault.kind == "bug":
+        raise RuntimeError(f"injected bug in {service}.{operation}")
     response: dict[str, Any] = {
         "Error": {"Code": fault.code, "Message": fault.message},
         "ResponseMetadata": {"HTTPStatusCode": fault.status},

@@ -266,7 +266,7 @@ def download_wheels(
                     "check layer/requirements.txt",
                 )
             wheels.append(found[0])
-            reporter.info(f"  [green]✓[/green] {found[0].name} [dim]({_mb(found[0])})[/dim]")
+            reporter.info(f"  ✓ {found[0].name}", detail=f"({_mb(found[0])})")
             bar.advance()
     _check_dependencies(wheels, reqs, target)
     return wheels

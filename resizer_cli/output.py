@@ -2,6 +2,11 @@
 
 Human output goes to stderr so that stdout stays clean for --json (and for piping). Logic below
 the CLI reports through a Reporter; tests pass `Reporter.quiet()`.
+
+Every string is printed literally: the consoles parse no markup and no emoji codes, because
+names, paths, keys and AWS messages may contain `[...]` or `:...:`. Styling is explicit, with a
+`style=` argument or a `rich.text.Text`. Off a terminal nothing is wrapped or cropped: one
+message per line, table rows on one line, so logs and grep work.
 """
 
 from __future__ import annotations
@@ -22,6 +27,30 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
+
+# Wider than anything we print: off a terminal, lines and table cells are never wrapped.
+UNWRAPPED_WIDTH = 1_000_000
+
+
+def make_console(*, stderr: bool) -> Console:
+    """A console that prints text literally, and never wraps it when it is not a terminal."""
+    console = Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+    if not console.is_terminal:
+        console.width = UNWRAPPED_WIDTH
+        console.soft_wrap = True
+    return console
+
+
+def print_error(message: str) -> None:
+    """The one line of an error a user can fix: `error: <what happened> (<what to do>)`."""
+    make_console(stderr=True).print(Text.assemble(("error:", "red"), " ", message))
+
+
+def print_interrupted() -> None:
+    make_console(stderr=True).print(
+        Text.assemble(("interrupted", "yellow"), ": re-run the same command to finish the job")
+    )
 
 
 class Step:
@@ -58,8 +87,8 @@ class Reporter:
         self.json_mode = json_mode
         self.quiet = quiet
         # stderr: progress and steps never mix with machine-readable stdout.
-        self.console = Console(stderr=True, highlight=False)
-        self.out = Console(highlight=False, soft_wrap=True)
+        self.console = make_console(stderr=True)
+        self.out = make_console(stderr=False)
 
     @classmethod
     def silent(cls) -> Reporter:
@@ -72,20 +101,25 @@ class Reporter:
     def where(self, text: str) -> None:
         """First line of every command: where it acts."""
         if self.human:
-            self.console.print(f"[bold]→ {text}[/bold]")
+            self.console.print(Text(f"→ {text}", style="bold"))
 
-    def info(self, text: str) -> None:
+    def info(self, text: str | Text, style: str = "", *, detail: str = "") -> None:
+        """A line of human output on stderr, printed literally: `style` colours all of it,
+        `detail` follows it dimmed."""
         if self.human:
-            self.console.print(text)
+            line = Text(text, style=style) if isinstance(text, str) else text
+            if detail:
+                line = Text.assemble(line, " ", (detail, "dim"))
+            self.console.print(line)
 
-    def warn(self, text: str) -> None:
+    def warn(self, text: str | Text) -> None:
         if not self.quiet:
-            self.console.print(f"[yellow]warning:[/yellow] {text}")
+            self.console.print(Text.assemble(("warning:", "yellow"), " ", text))
 
-    def print(self, renderable: Any) -> None:
+    def print(self, renderable: Any, style: str = "") -> None:
         """Primary human output (tables) to stdout."""
         if self.human:
-            self.out.print(renderable)
+            self.out.print(renderable, style=style or None)
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document (or JSON line) on stdout."""
@@ -101,16 +135,16 @@ class Reporter:
             return
         try:
             if self.console.is_terminal:
-                with self.console.status(title):
+                with self.console.status(Text(title)):
                     yield step
             else:
                 yield step
         except BaseException:
-            self.console.print(f"[red]✗[/red] {title}")
+            self.console.print(Text.assemble(("✗", "red"), " ", title))
             raise
-        mark = "[dim]·[/dim]" if step.skipped else "[green]✓[/green]"
-        detail = f" [dim]{step.detail}[/dim]" if step.detail else ""
-        self.console.print(f"{mark} {title}{detail}")
+        mark = ("·", "dim") if step.skipped else ("✓", "green")
+        detail = (" " + step.detail, "dim") if step.detail else ""
+        self.console.print(Text.assemble(mark, " ", title, detail))
 
     @contextmanager
     def progress(
@@ -120,11 +154,11 @@ class Reporter:
         if not self.human or not self.console.is_terminal:
             yield ProgressHandle(None, None)
             return
-        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        columns: list[Any] = [TextColumn("{task.description}", markup=False), BarColumn()]
         if bytes_:
             columns += [DownloadColumn(), TransferSpeedColumn()]
         else:
-            columns += [TextColumn("{task.completed:.0f}/{task.total:.0f}")]
+            columns += [TextColumn("{task.completed:.0f}/{task.total:.0f}", markup=False)]
         columns.append(TimeRemainingColumn())
         with Progress(*columns, console=self.console, transient=True) as prog:
             task = prog.add_task(description, total=total)

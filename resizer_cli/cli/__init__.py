@@ -1,7 +1,8 @@
 """The `resizer` command: argument parsing and rendering only; the work lives below.
 
 Each command group registers itself from its own module. `main` turns every error a user can
-cause into one line on stderr and a non-zero exit, never a traceback.
+cause into one line on stderr and a non-zero exit, never a traceback. The exit codes are the
+README's ("Exit codes"); usage mistakes are Click's own message and exit 2.
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 
 from resizer_cli.cli import deploy, layer, local, ops
-from resizer_cli.errors import ResizerError, from_boto
+from resizer_cli.errors import INTERNAL_ERROR, INTERRUPTED, ResizerError, from_boto
+from resizer_cli.output import print_error, print_interrupted
 
 app = typer.Typer(
     name="resizer",
     help="Deploy and run a serverless S3 → Lambda → Pillow thumbnail pipeline "
-    "(on AWS, or on the bundled local emulator).",
+    "(on AWS, or on the bundled local emulator).\n\n"
+    "\b\nExamples:\n"
+    "  resizer demo\n"
+    "  resizer setup && resizer upload photo.jpg\n"
+    "  resizer COMMAND --help",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help and usage errors: the same on every Typer release, never boxed or
+    # wrapped to a width when stderr is not a terminal.
+    rich_markup_mode=None,
     add_completion=False,
 )
 
@@ -30,26 +37,21 @@ for module in (deploy, layer, local, ops):
     module.register(app)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    Console(stderr=True, highlight=False).print(f"[red]error:[/red] {message}", soft_wrap=True)
-    sys.exit(code)
-
-
 def main(argv: list[str] | None = None) -> None:
+    # Standalone mode: Typer and Click handle usage errors (exit 2), --help, Exit and Abort
+    # themselves, with whichever click copy this Typer carries; they re-raise everything else,
+    # so only our own errors (and bugs) reach the handlers below.
     try:
-        result = app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="resizer")
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:  # Typer turns Ctrl-C in a command into exit 130
+            print_interrupted()
+        raise
+    except KeyboardInterrupt:
+        print_interrupted()
+        sys.exit(INTERRUPTED)
     except ResizerError as exc:
         _fail(str(exc), exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        Console(stderr=True).print(
-            "[yellow]interrupted[/yellow]: re-run the same command to finish the job"
-        )
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
     except (BotoCoreError, ClientError) as exc:
         err = from_boto(exc)
         _fail(str(err) if err else f"AWS error: {exc}")
@@ -59,12 +61,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(
             f"internal error: {type(exc).__name__}: {exc} "
             "(set RESIZER_DEBUG=1 for the traceback, and please report it)",
-            70,
+            INTERNAL_ERROR,
         )
-    else:
-        if result == 130:  # typer (non-standalone) turns Ctrl-C into a returned 130
-            Console(stderr=True).print(
-                "[yellow]interrupted[/yellow]: re-run the same command to finish the job"
-            )
-        if isinstance(result, int) and result:
-            sys.exit(result)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    print_error(message)
+    sys.exit(code)
+

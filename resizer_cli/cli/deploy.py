@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from resizer_cli import settings as settings_mod
 from resizer_cli.cli.common import (
@@ -60,7 +61,18 @@ def _setup(
     ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Create or update the stack: buckets, log group, role, layer, function, wiring."""
+    """Create or update the stack.
+
+    Buckets, log group, role, layer, function and their wiring; a re-run changes only what
+    differs.
+
+    \b
+    Examples:
+      resizer setup
+      resizer setup --target aws --region eu-west-1
+      resizer setup --stack prod --sizes 128x128,1024x1024 --format webp
+      resizer setup --dry-run
+    """
     reporter = Reporter(json_mode=json_)
     settings, tgt = open_target(
         reporter,
@@ -83,10 +95,10 @@ def _setup(
     if not dry_run:
         settings_mod.save_stack(settings)
         if result.changed:
-            reporter.info(
-                f"[green]Stack {settings.stack} is ready[/green]: upload images to "
+            reporter.info(Text.assemble(
+                (f"Stack {settings.stack} is ready", "green"), ": upload images to "
                 f"s3://{result.resources['source_bucket']}/raw/ (or `resizer upload`)"
-            )
+            ))
     reporter.emit_json(result.to_json())
 
 
@@ -97,7 +109,13 @@ def _status(
     profile: ProfileOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show what is deployed, any drift from the settings, and recent invocations."""
+    """Show what is deployed, any drift, and recent invocations.
+
+    \b
+    Examples:
+      resizer status
+      resizer status --stack prod --json
+    """
     reporter = Reporter(json_mode=json_)
     _, tgt = open_target(
         reporter, start_emulator=False, stack=stack, target=target, region=region, profile=profile
@@ -108,8 +126,8 @@ def _status(
         _render_status(reporter, report)
 
 
-def _yes_no(value: bool) -> str:
-    return "[green]yes[/green]" if value else "[red]missing[/red]"
+def _yes_no(value: bool) -> Text:
+    return Text("yes", style="green") if value else Text("missing", style="red")
 
 
 def _render_status(reporter: Reporter, report: dict[str, Any]) -> None:
@@ -147,9 +165,9 @@ def _render_status(reporter: Reporter, report: dict[str, Any]) -> None:
         f"({'up to date' if code['up_to_date'] else 'differs'})"
     )
     if report["in_sync"]:
-        reporter.print("[green]No drift: the stack matches its settings.[/green]")
+        reporter.print("No drift: the stack matches its settings.", "green")
     else:
-        reporter.print("[yellow]Drift (run `resizer setup` to repair):[/yellow]")
+        reporter.print("Drift (run `resizer setup` to repair):", "yellow")
         for item in report["drift"]:
             reporter.print(
                 f"  • {item['action']} {item['resource']} {item['name']}: {item['detail']}"
@@ -176,7 +194,15 @@ def _teardown(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Remove everything setup created (never a bucket you brought, nor its other rules)."""
+    """Remove everything setup created.
+
+    Never a bucket you brought, nor its other rules.
+
+    \b
+    Examples:
+      resizer teardown
+      resizer teardown --stack prod --yes
+    """
     if not yes and not sys.stdin.isatty():
         raise ResizerError(
             "teardown needs confirmation and there is no terminal to ask",

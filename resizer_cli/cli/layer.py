@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from resizer_cli.cli.common import JsonOpt
 from resizer_cli.layer_build import build_layer, requirements_text
@@ -69,7 +70,16 @@ def build(
     local: LocalOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Build (or take from the cache) the layer zip for a runtime and architecture."""
+    """Build (or take from the cache) the Pillow layer zip.
+
+    For a Lambda runtime and architecture, or for this machine with --local.
+
+    \b
+    Examples:
+      resizer layer build
+      resizer layer build --runtime python3.12 --arch arm64 --output dist/
+      resizer layer build --local
+    """
     reporter = Reporter(json_mode=json_)
     runtime_, arch_ = _target_args(runtime, arch, local)
     label = f"{runtime_} {arch_}" + (" (local)" if local else "")
@@ -92,7 +102,15 @@ def verify(
     local: LocalOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Check that a layer zip (built anywhere) will import on the runtime and architecture."""
+    """Check that a layer zip will import on a runtime.
+
+    The zip may be built anywhere; it is checked for the runtime and architecture given.
+
+    \b
+    Examples:
+      resizer layer verify layer.zip
+      resizer layer verify layer.zip --runtime python3.13 --arch x86_64
+    """
     reporter = Reporter(json_mode=json_)
     runtime_, arch_ = _target_args(runtime, arch, local)
     label = f"{runtime_} {arch_}" + (" (local)" if local else "")
@@ -100,11 +118,11 @@ def verify(
     report = verify_layer(zip_path, runtime_, arch_, local=local)
     reporter.emit_json(report.to_json())
     glibc = f", needs glibc {report.glibc_needed}" if report.glibc_needed else ""
-    reporter.print(
-        f"[green]✓[/green] {zip_path.name} is a layer for {label}: {report.files} files, "
+    reporter.print(Text.assemble(
+        ("✓", "green"), f" {zip_path.name} is a layer for {label}: {report.files} files, "
         f"{len(report.native_files)} native{glibc}; "
         f"{report.size / 1e6:.1f} MB zipped, {report.unzipped_size / 1e6:.1f} MB unzipped"
-    )
+    ))
     reporter.print(f"sha256  {report.sha256}")
 
 

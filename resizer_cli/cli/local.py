@@ -19,7 +19,7 @@ LOG_LINES_SHOWN = 20
 
 local_app = typer.Typer(
     name="local",
-    help="The local emulator (moto server + our Lambda runtime, on 127.0.0.1 only).",
+    help="The local emulator. A moto server and our Lambda runtime, on 127.0.0.1 only.",
     no_args_is_help=True,
 )
 
@@ -38,7 +38,15 @@ def start(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Start the emulator in the background (does nothing if it already runs)."""
+    """Start the emulator in the background.
+
+    Does nothing if it already runs.
+
+    \b
+    Examples:
+      resizer local start
+      resizer local start --port 4566
+    """
     reporter = Reporter(json_mode=json_)
     note = control.stale_note()
     if note:
@@ -50,14 +58,21 @@ def start(
         else:
             step.skip(f"already running at {url}")
     state = control.read_state()
-    reporter.info(f"[dim]state {control.state_path()}, log {control.log_path()}[/dim]")
+    reporter.info(f"state {control.state_path()}, log {control.log_path()}", "dim")
     reporter.emit_json({"endpoint": url, "started": started, "pid": state.pid if state else None,
                         "log": str(control.log_path())})
 
 
 @local_app.command("stop")
 def stop(json_: JsonOpt = False) -> None:
-    """Stop the emulator and every function worker it runs (its state is in memory: lost)."""
+    """Stop the emulator and every function worker it runs.
+
+    Its state is in memory: the stacks it held are gone.
+
+    \b
+    Example:
+      resizer local stop
+    """
     reporter = Reporter(json_mode=json_)
     with reporter.step("stop the local emulator") as step:
         stopped = control.stop()
@@ -68,7 +83,15 @@ def stop(json_: JsonOpt = False) -> None:
 
 @local_app.command("status")
 def status(json_: JsonOpt = False) -> None:
-    """Endpoint, uptime, functions, invocation and error counts."""
+    """Endpoint, uptime, functions, invocation and error counts.
+
+    Exits 3 when the emulator is not running.
+
+    \b
+    Examples:
+      resizer local status
+      resizer local status --json
+    """
     reporter = Reporter(json_mode=json_)
     note = control.stale_note()
     if note:
@@ -79,10 +102,10 @@ def status(json_: JsonOpt = False) -> None:
         reporter.info("the local emulator is not running (start it with `resizer local start`)")
         raise typer.Exit(3)
     reporter.emit_json({"running": True, **info})
-    reporter.info(
-        f"[bold]running[/bold] at {info['endpoint']} (pid {info['pid']}, "
+    reporter.info(Text.assemble(
+        ("running", "bold"), f" at {info['endpoint']} (pid {info['pid']}, "
         f"up {_uptime(info['uptime_s'])}, functions run with {info['python']})"
-    )
+    ))
     for warning in info.get("warnings", []):
         reporter.warn(warning)
     functions: list[dict[str, Any]] = info.get("functions", [])
@@ -100,7 +123,9 @@ def status(json_: JsonOpt = False) -> None:
     reporter.print(table)
     for fn in functions:
         if fn["last_error"]:
-            reporter.info(f"[red]last error[/red] of {fn['name']}: {fn['last_error']}")
+            reporter.info(
+                Text.assemble(("last error", "red"), f" of {fn['name']}: {fn['last_error']}")
+            )
 
 
 def demo(
@@ -110,7 +135,15 @@ def demo(
     stack: StackOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run the whole pipeline here: emulator, setup, sample uploads, thumbnails and logs."""
+    """Run the whole pipeline on this machine.
+
+    Emulator, setup, sample uploads, thumbnails and logs, with no AWS account.
+
+    \b
+    Examples:
+      resizer demo
+      resizer demo --out /tmp/thumbs
+    """
     from resizer_cli.ops import demo as demo_mod
 
     reporter = Reporter(json_mode=json_)

@@ -124,7 +124,14 @@ def upload(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Upload images to the source bucket and report the thumbnails made of them."""
+    """Upload images and report the thumbnails made of them.
+
+    \b
+    Examples:
+      resizer upload photo.jpg
+      resizer upload photos/ 'shots/**/*.jpg' --prefix trip/2024
+      resizer upload photos/ --download thumbs/ --json
+    """
     reporter = Reporter(json_mode=json_)
     # Path mistakes and an unusable --download folder come out before any AWS call.
     sources = read_sources(paths, follow_links=follow_links)
@@ -177,7 +184,14 @@ def logs(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Show the function's logs; --follow keeps printing new events."""
+    """Show the function's logs.
+
+    \b
+    Examples:
+      resizer logs --since 1h
+      resizer logs --follow --filter ERROR
+      resizer logs --since 2026-11-28T09:30:00Z --format json
+    """
     if format_ not in logfmt.FORMATS:
         raise ResizerError(f"unknown --format {format_!r}", "use short, detailed or json")
     start_ms = parse_since(since)
@@ -200,7 +214,7 @@ def logs(
 
     try:
         if follow:
-            reporter.info(f"[dim]following {group} (Ctrl-C to stop)[/dim]")
+            reporter.info(f"following {group} (Ctrl-C to stop)", "dim")
             follower.follow(show, missing)
         else:
             try:

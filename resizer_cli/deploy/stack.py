@@ -172,7 +172,7 @@ def setup_stack(
     if dry_run:
         reporter.info("Plan (dry run, nothing changed):")
         for action in the_plan.actions:
-            reporter.info(f"  • {action.title}  [dim]{action.detail}[/dim]")
+            reporter.info(f"  • {action.title} ", detail=action.detail)
         return result
     applier = Applier(target, desired, the_plan, reporter)
     applier.run()

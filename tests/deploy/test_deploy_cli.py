@@ -65,7 +65,7 @@ def test_setup_status_teardown_flow(aws, cli) -> None:
     assert settings.saved_stack("demo") is None
 
     code, out, err = cli("status", "--target", "aws", "--stack", "demo")
-    assert code == 1
+    assert code == 3  # no such stack
     assert err.strip().splitlines() == [
         "→ AWS account 123456789012, us-east-1, stack demo",
         "error: no stack 'demo' is deployed on AWS us-east-1 (run `resizer setup` first)",
@@ -192,7 +192,7 @@ def test_a_stopped_emulator_holds_no_stack(run_resizer) -> None:
     Path("a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a photo")
     for args in (["status"], ["logs"], ["upload", "a.jpg"]):
         proc = run_resizer(*args, timeout=60)
-        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.returncode == 3, (args, proc.stderr)  # no such stack
         assert proc.stderr.strip() == (
             "error: no stack 'resizer' is deployed on the local emulator (it is not running) "
             "(run `resizer setup` first)"

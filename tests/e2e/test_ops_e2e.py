@@ -124,10 +124,10 @@ def test_upload_no_wait_and_user_errors(resizer: Run, tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'missing.jpg'}: no such file or folder (check the path)"]
     proc = resizer("upload", str(f), "--stack", "nostack")
-    assert proc.returncode == 1 and "resizer setup" in proc.stderr
+    assert proc.returncode == 3 and "resizer setup" in proc.stderr
     assert "Traceback" not in proc.stderr
     proc = resizer("logs", "--stack", "nostack")
-    assert proc.returncode == 1 and "resizer setup" in proc.stderr
+    assert proc.returncode == 3 and "resizer setup" in proc.stderr
 
 
 def test_upload_skips_what_is_not_a_file_and_links_leading_out(resizer: Run,

@@ -342,7 +342,7 @@ def test_cli_logs_no_invocations_json_and_ctrl_c(capsys: pytest.CaptureFixture[s
     monkeypatch.setenv("RESIZER_STACK", "clit")
     with mock_aws():
         code, _, err = _cli(["logs"], capsys)
-        assert code == 1 and "resizer setup" in err and "Traceback" not in err
+        assert code == 3 and "resizer setup" in err and "Traceback" not in err
         target = Target(Settings(stack="clit", target="aws"))
         _stack_on_moto(target)
         code, out, err = _cli(["logs"], capsys)
