@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import pytest
 
+# (arguments, the text that must appear as typed, exit code: 2 for a bad flag value)
 CASES = [
-    (("status", "--stack", "a[/b]"), "a[/b]"),
-    (("status", "--stack", "[bold]x"), "[bold]x"),
-    (("logs", "--since", "1[/x]"), "1[/x]"),
-    (("layer", "verify", "x[/y].zip"), "x[/y].zip"),
-    (("upload", "[bold]:cat:[/bold].jpg"), "[bold]:cat:[/bold].jpg"),
-    (("status", "--target", "[red]x"), "[red]x"),
+    (("status", "--stack", "a[/b]"), "a[/b]", 2),
+    (("status", "--stack", "[bold]x"), "[bold]x", 2),
+    (("logs", "--since", "1[/x]"), "1[/x]", 1),
+    (("layer", "verify", "x[/y].zip"), "x[/y].zip", 1),
+    (("upload", "[bold]:cat:[/bold].jpg"), "[bold]:cat:[/bold].jpg", 1),
+    (("status", "--target", "[red]x"), "[red]x", 2),
 ]
 
 
-@pytest.mark.parametrize(("args", "text"), CASES, ids=[" ".join(a) for a, _ in CASES])
-def test_markup_in_user_text_is_printed_as_typed(run_resizer, args, text) -> None:
+@pytest.mark.parametrize(("args", "text", "code"), CASES, ids=[" ".join(a) for a, _, _ in CASES])
+def test_markup_in_user_text_is_printed_as_typed(run_resizer, args, text, code) -> None:
     proc = run_resizer(*args, timeout=60)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == code, proc.stderr
     last = proc.stderr.splitlines()[-1]
     assert last.startswith("error: ") and text in last, proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

@@ -98,9 +98,9 @@ def test_accepted_forms_reach_the_stack_lookup(run_resizer: Any) -> None:
     # Valid settings pass validation; `status` then says the (stopped) emulator holds nothing.
     Path("resizer.toml").write_text("sizes = ['128x128', '64x64']\n")
     proc = run_resizer("status", timeout=60)
-    assert proc.returncode == 1 and NOT_RUNNING in one_line(proc)
+    assert proc.returncode == 3 and NOT_RUNNING in one_line(proc)  # 3: nothing there
     proc = run_resizer("logs", "--since", "99999999999d", timeout=60)  # from the beginning
-    assert proc.returncode == 1 and NOT_RUNNING in one_line(proc)
+    assert proc.returncode == 3 and NOT_RUNNING in one_line(proc)
 
 
 def unwritable_folder(tmp_path: Path) -> Path:
@@ -173,7 +173,7 @@ def aws_env(moto_endpoint: str, tmp_path: Path) -> dict[str, str]:
 
 def test_the_profile_region_is_used(run_resizer: Any, aws_env: dict[str, str]) -> None:
     proc = run_resizer("status", "--target", "aws", "--profile", "eu", env=aws_env, timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # no stack there
     assert proc.stderr.splitlines() == [
         "→ AWS account 123456789012, eu-west-3, stack resizer",
         "error: no stack 'resizer' is deployed on AWS eu-west-3 (run `resizer setup` first)",
