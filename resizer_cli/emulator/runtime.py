@@ -24,24 +24,24 @@ import math
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resizer_cli.emulator.artifacts import Artifacts, UnsafeArchive
 from resizer_cli.emulator.environment import (
     LOCAL_RUNTIME,
-    Artifacts,
     Environment,
     FunctionSpec,
-    LogSink,
     Result,
     env_float,
     iso_now,
 )
+from resizer_cli.emulator.logstream import LogSink
 
 log = logging.getLogger("resizer.emulator")
+INVALID_ZIP = "InvalidZipFileException"
 
 
 @dataclass
@@ -97,14 +97,17 @@ class Pool:
 class Runtime:
     def __init__(
         self, workdir: Path, endpoint: str, sink: LogSink, *,
+        credentials: dict[str, str] | None = None,
         default_concurrency: int | None = None, retry_delay: float | None = None,
         idle_ttl: float | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.endpoint = endpoint
+        # What a function's boto3 calls sign with (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+        self.credentials = dict(credentials or {})
         self.sink = sink
-        self.artifacts = Artifacts(workdir)
+        self.artifacts = Artifacts(workdir, LOCAL_RUNTIME)
         self.default_concurrency = default_concurrency or int(
             env_float("RESIZER_EMULATOR_CONCURRENCY", 4)
         )
@@ -342,17 +345,17 @@ class Runtime:
         init_ms: float | None = None
         if env is None:
             try:
-                env = Environment(spec, self.artifacts, self.sink, self.endpoint)
-            except (OSError, zipfile.BadZipFile) as exc:
+                env = Environment(spec, self.artifacts, self.sink, self.endpoint,
+                                  self.credentials)
+            except UnsafeArchive as exc:
+                # Lambda's Invoke error for a package it cannot unzip (HTTP 502).
+                return self._not_started(pool, spec, request_id, INVALID_ZIP,
+                                         "Lambda could not unzip the deployment package: "
+                                         f"{exc}")
+            except OSError as exc:
                 log.exception("cannot start an execution environment for %s", spec.name)
-                message = f"cannot start the execution environment: {exc}"
-                with pool.cond:
-                    pool.stats.invocations += 1
-                    pool.stats.errors += 1
-                    pool.stats.last_error = message[:300]
-                unknown = {"errorType": "Runtime.Unknown", "requestId": request_id,
-                           "errorMessage": message}
-                return Result(request_id, json.dumps(unknown), "Runtime.Unknown", "")
+                return self._not_started(pool, spec, request_id, "Runtime.Unknown",
+                                         f"cannot start the execution environment: {exc}")
             with pool.cond:
                 pool.busy.add(env)
                 pool.stats.cold_starts += 1
@@ -408,6 +411,18 @@ class Runtime:
                 pool.stats.timeouts += outcome.kind == "timeout"
                 pool.stats.out_of_memory += outcome.kind == "oom"
         return Result(request_id, payload, error["errorType"] if error else None, tail)
+
+    def _not_started(
+        self, pool: Pool, spec: FunctionSpec, request_id: str, error_type: str, message: str
+    ) -> Result:
+        log.warning("invocation %s of %s failed: %s: %s", request_id, spec.name, error_type,
+                    message)
+        with pool.cond:
+            pool.stats.invocations += 1
+            pool.stats.errors += 1
+            pool.stats.last_error = f"{error_type}: {message}"[:300]
+        error = {"errorType": error_type, "requestId": request_id, "errorMessage": message}
+        return Result(request_id, json.dumps(error), error_type, "")
 
     def _init_failed(
         self, pool: Pool, env: Environment, spec: FunctionSpec, request_id: str,
