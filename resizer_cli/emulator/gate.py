@@ -47,12 +47,20 @@ def _split_query(raw: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def incoming(environ: dict[str, Any]) -> Incoming:
+def raw_target(environ: dict[str, Any]) -> tuple[str, str]:
+    """The request's path and query as they were on the request line (still %-encoded)."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    if "://" in raw.partition("?")[0]:  # absolute form: http://host/path
+        raw = "/" + raw.split("://", 1)[1].partition("/")[2]
     raw_path, _, raw_query = raw.partition("?")
     if not raw_path:  # not werkzeug's server: rebuild from the decoded path
         raw_path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/~")
         raw_query = environ.get("QUERY_STRING", "")
+    return raw_path, raw_query
+
+
+def incoming(environ: dict[str, Any]) -> Incoming:
+    raw_path, raw_query = raw_target(environ)
     headers = {key[5:].replace("_", "-").lower(): _header_value(value)
                for key, value in environ.items()
                if key.startswith("HTTP_") and isinstance(value, str)}

@@ -17,7 +17,7 @@ from urllib.parse import unquote_to_bytes
 
 from resizer_cli.emulator import awserrors
 from resizer_cli.emulator.awserrors import ServiceError
-from resizer_cli.emulator.gate import SERVICE_KEY
+from resizer_cli.emulator.gate import SERVICE_KEY, raw_target
 
 MAX_KEY_BYTES = 1024
 _KEY_PATTERNS = {"(?P<key_name>.+)": r"(?P<key_name>[\s\S]+)",
@@ -54,9 +54,7 @@ def patch_routes() -> None:
 
 
 def _check(environ: dict[str, Any]) -> None:
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
-    path = unquote_to_bytes(raw.partition("?")[0]) if raw else environ.get(
-        "PATH_INFO", "").encode("latin-1")
+    path = unquote_to_bytes(raw_target(environ)[0])
     try:
         path.decode("utf-8")
     except UnicodeDecodeError:

@@ -42,6 +42,20 @@ ORIGINAL_COPY_OBJECT = S3Backend.copy_object
 ORIGINAL_UPLOAD_PART_COPY = S3Backend.upload_part_copy
 ORIGINAL_COMPLETE = FakeMultipart.complete
 DISK_BODY_KEY = "resizer.disk_body"
+# Parameters the patches rely on (checked by the seam test against the installed moto).
+EXPECTED_PARAMETERS = {
+    "S3Response.setup_class": ["self", "request", "full_url", "headers"],
+    "S3Response.key_response": ["self", "request", "full_url", "headers"],
+    "S3Backend.copy_object": ["self", "src_key", "dest_bucket_name", "dest_key_name",
+                              "storage", "encryption", "kms_key_id", "bucket_key_enabled",
+                              "mdirective", "metadata", "website_redirect_location",
+                              "lock_mode", "lock_legal_status", "lock_until",
+                              "provided_version_id"],
+    "S3Backend.upload_part_copy": ["self", "dest_bucket_name", "multipart_id", "part_id",
+                                   "src_bucket_name", "src_key_name", "src_version_id",
+                                   "start_byte", "end_byte"],
+    "FakeMultipart.complete": ["self", "body"],
+}
 
 _lazy = threading.local()  # set while moto reads object values that may be streamed
 
