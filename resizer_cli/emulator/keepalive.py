@@ -102,6 +102,7 @@ class KeepAliveHandler(WSGIRequestHandler):
             finally:
                 with contextlib.suppress(Exception):
                     environ["wsgi.input"].close()
+                environ.clear()  # a kept-alive handler must not pin the last request's data
 
     def _respond(self, environ: dict[str, Any]) -> None:
         status, headers, body, length = self._call_app(environ)

@@ -132,6 +132,10 @@ def prepare(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes
             environ["wsgi.input"] = io.BytesIO(b"")
             environ["CONTENT_LENGTH"] = "0"
             spool.close()
+            try:
+                return app(environ, start_response)  # moto has stored (adopted) it on return
+            finally:
+                environ.pop(DISK_BODY_KEY).close()
         return app(environ, start_response)
 
     return stage

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import stat
+import string
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,10 +38,12 @@ class Credentials:
 
     @classmethod
     def generate(cls) -> Credentials:
-        # The same shape as IAM's keys: 20 upper-case characters, a 40-character secret.
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-        key_id = "LKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
-        return cls(key_id, secrets.token_urlsafe(30)[:40])
+        # The shape of IAM's keys: 20 upper-case characters and a 40-character secret (letters
+        # and digits only, so it never needs quoting or looks like an option).
+        upper = string.ascii_uppercase + "234567"
+        key_id = "LKIA" + "".join(secrets.choice(upper) for _ in range(16))
+        secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
+        return cls(key_id, secret)
 
 
 @dataclass

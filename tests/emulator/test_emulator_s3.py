@@ -126,3 +126,5 @@ def test_large_objects_live_on_disk_and_round_trip(emu: Any, tmp_path: Path) -> 
     s3.delete_object(Bucket="s3-large", Key="big.bin")
     s3.put_object(Bucket="s3-large", Key="copy.bin", Body=b"overwritten")
     assert s3.get_object(Bucket="s3-large", Key="copy.bin")["Body"].read() == b"overwritten"
+    # Deleted and overwritten objects release their files; only multi.bin's 20 MB remains.
+    assert _server_files(emu.pid, spool).count(len(data)) == 1
