@@ -55,9 +55,13 @@ def _resizer_upload(endpoint: str, bucket: str, folder: Path, prefix: str) -> fl
 
 
 def _awscli_upload(endpoint: str, bucket: str, folder: Path, prefix: str) -> float:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
-    env.pop("AWS_PROFILE", None)
+    from resizer_cli.emulator import control
+
+    conn = control.connection()
+    assert conn is not None
+    env = {**os.environ, **conn.env(), "AWS_DEFAULT_REGION": conn.region, "AWS_PAGER": ""}
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        env.pop(var, None)
     cmd = [shutil.which("aws") or "aws", "s3", "cp", "--recursive", "--only-show-errors",
            "--endpoint-url", endpoint, str(folder), f"s3://{bucket}/raw/{prefix}/"]
     began = time.perf_counter()
@@ -82,11 +86,11 @@ def main() -> None:
     from resizer_cli.emulator import control
 
     try:
-        endpoint = control.ensure_running()
+        conn = control.ensure_connection()
+        endpoint = conn.endpoint
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client("s3", **conn.boto3_kwargs())
         bucket = "bench-upload"
         s3.create_bucket(Bucket=bucket)
         workloads = {

@@ -21,7 +21,18 @@ from resizer_cli.naming import Names
 from resizer_cli.settings import Settings
 
 LOCAL_ACCOUNT = "123456789012"
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _local_session(region: str) -> boto3.Session:
+    """A session with the running emulator's own credentials (new at each emulator start)."""
+    from resizer_cli.emulator.control import connection
+
+    conn = connection(region)
+    if conn is None:
+        raise ResizerError("the local emulator is not running",
+                           "start it with `resizer local start`")
+    return boto3.Session(region_name=region, aws_access_key_id=conn.access_key_id,
+                         aws_secret_access_key=conn.secret_access_key)
 
 
 def _inject(model: Any, **_: Any) -> None:
@@ -42,7 +53,7 @@ class Target:
     @cached_property
     def session(self) -> boto3.Session:
         if self.is_local:
-            return boto3.Session(region_name=self.settings.region, **LOCAL_CREDENTIALS)
+            return _local_session(self.settings.region)
         try:
             return boto3.Session(
                 profile_name=self.settings.profile, region_name=self.settings.region

@@ -1,7 +1,9 @@
-"""CLI commands: `resizer local start|stop|status` and `resizer demo` (rendering only)."""
+"""CLI commands: `resizer local start|stop|status|env` and `resizer demo` (rendering only)."""
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from resizer_cli.cli.common import JsonOpt, StackOpt
+from resizer_cli.cli.common import JsonOpt, RegionOpt, StackOpt, load_settings
 from resizer_cli.emulator import control
 from resizer_cli.ops import logfmt
 from resizer_cli.output import Reporter
@@ -126,6 +128,40 @@ def status(json_: JsonOpt = False) -> None:
             reporter.info(
                 Text.assemble(("last error", "red"), f" of {fn['name']}: {fn['last_error']}")
             )
+
+
+@local_app.command("env")
+def env(region: RegionOpt = None, stack: StackOpt = None, json_: JsonOpt = False) -> None:
+    """Print shell exports that point any AWS client at the emulator (starting it if needed).
+
+    The credentials are new at each start of the emulator; the region is the stack's
+    (default us-east-1).
+
+    \b
+    Examples:
+      eval "$(resizer local env)" && aws s3 ls
+      resizer local env --json
+    """
+    reporter = Reporter(json_mode=json_)
+    note = control.stale_note()
+    if note:
+        reporter.warn(note)
+    settings = load_settings(stack=stack, region=region)
+    with reporter.step("start the local emulator") as step:
+        url, started = control.start()
+        if not started:
+            step.skip(f"running at {url}")
+    conn = control.ensure_connection(settings.region)
+    variables = conn.env()
+    if json_:
+        reporter.emit_json(variables)
+        return
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    # boto3 and the aws-cli read AWS_DEFAULT_REGION, most other SDKs AWS_REGION; a session
+    # token left from a real AWS login would be refused by the emulator.
+    lines.append(f"export AWS_DEFAULT_REGION={shlex.quote(conn.region)}")
+    lines.append("unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def demo(

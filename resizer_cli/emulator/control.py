@@ -1,15 +1,17 @@
-"""Start, find and stop the background emulator process.
+"""Start, find and stop the background emulator process, and say how to reach it.
 
-The state file `paths.state_dir()/emulator.json` holds its pid, port and start time. A lock
-file keeps two concurrent commands from starting two servers. The server runs in its own
-session (process group), with its Lambda workers inside it, so stopping it kills the group
-and leaves nothing running.
+`connection()` is the one way to get the running emulator's endpoint, credentials and region;
+the CLI, the tests and the benchmarks all use it. Each start makes new credentials (see
+`statefiles.py`) and hands them to the server on its stdin, never on its command line, which
+other users can read. The server runs in its own session (process group), with its Lambda
+workers inside it, so stopping it kills the group and leaves nothing running. Before anything
+is signalled, the process must be this home's emulator: ours (same user), started when the
+state file says, and running the server module with this home's workdir.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -19,113 +21,98 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
 
-from resizer_cli import paths
+from resizer_cli.emulator import statefiles
+from resizer_cli.emulator.statefiles import Credentials, EmulatorState, read_state
 from resizer_cli.errors import ResizerError
 
 SERVER_MODULE = "resizer_cli.emulator.server"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+DEFAULT_REGION = "us-east-1"
 # The server's environment must not inherit settings that point the runtime elsewhere.
-_DROP_ENV = ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE", "PYTHONSTARTUP")
+_DROP_ENV = ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE", "PYTHONSTARTUP",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+             "AWS_SECURITY_TOKEN")
+
+state_path = statefiles.state_path
+log_path = statefiles.log_path
+workdir = statefiles.workdir
 
 
-@dataclass
-class EmulatorState:
-    pid: int
-    port: int
-    started: float  # the process's create_time, guards against a recycled pid
+@dataclass(frozen=True)
+class Connection:
+    """How any AWS client reaches the running emulator."""
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    region: str = DEFAULT_REGION
 
+    def boto3_kwargs(self) -> dict[str, str]:
+        """Keyword arguments for `boto3.client(service, **kwargs)`."""
+        return {"endpoint_url": self.endpoint, "region_name": self.region,
+                "aws_access_key_id": self.access_key_id,
+                "aws_secret_access_key": self.secret_access_key}
 
-def state_path() -> Path:
-    return paths.state_dir() / "emulator.json"
-
-
-def log_path() -> Path:
-    return paths.state_dir() / "emulator.log"
-
-
-def workdir() -> Path:
-    return paths.state_dir() / "emulator"
+    def env(self) -> dict[str, str]:
+        """The four variables any AWS SDK or the aws-cli reads."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.secret_access_key, "AWS_REGION": self.region}
 
 
-def read_state() -> EmulatorState | None:
-    try:
-        data = json.loads(state_path().read_text())
-        return EmulatorState(int(data["pid"]), int(data["port"]), float(data["started"]))
-    except (OSError, ValueError, KeyError, TypeError):
+def connection(region: str | None = None) -> Connection | None:
+    """The running emulator's endpoint, credentials and region; None when it is not running."""
+    state = running_state()
+    if state is None or state.credentials is None:
         return None
+    creds = state.credentials
+    return Connection(state.endpoint, creds.access_key_id, creds.secret_access_key,
+                      region or DEFAULT_REGION)
 
 
-def _write_state(state: EmulatorState) -> None:
-    path = state_path()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**asdict(state), "endpoint": state.endpoint}, indent=2))
-    os.replace(tmp, path)
+def ensure_connection(region: str | None = None) -> Connection:
+    """Like `connection()`, starting the emulator first if needed."""
+    conn = connection(region)
+    if conn is None:
+        start()
+        conn = connection(region)
+    if conn is None:  # it exited right after starting
+        raise ResizerError("the local emulator stopped right after it started",
+                           f"see {log_path()}")
+    return conn
 
 
-def _forget_state() -> None:
-    with contextlib.suppress(FileNotFoundError):
-        state_path().unlink()
-
-
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    with open(paths.state_dir() / "emulator.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _cmdline_workdir(cmdline: list[str]) -> str | None:
+    if SERVER_MODULE not in cmdline or "--workdir" not in cmdline:
+        return None
+    i = cmdline.index("--workdir")
+    return cmdline[i + 1] if i + 1 < len(cmdline) else None
 
 
 def _is_ours(state: EmulatorState) -> bool:
-    """True when the pid is still our server (not a dead process or a recycled pid)."""
+    """True when the pid is this home's server: not dead, recycled or another home's."""
     try:
         proc = psutil.Process(state.pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != os.getuid():
             return False
-        return abs(proc.create_time() - state.started) < 1.0 and SERVER_MODULE in " ".join(
-            proc.cmdline()
-        )
+        if abs(proc.create_time() - state.started) >= 1.0:
+            return False
+        # A state file copied from another home names that home's server: its workdir differs.
+        return _cmdline_workdir(proc.cmdline()) == str(workdir())
     except psutil.Error:
         return False
 
 
-def _request(url: str, timeout: float) -> Any:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
-    with opener.open(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
-def _healthy(state: EmulatorState, timeout: float = 2.0) -> bool:
-    try:
-        return bool(_request(f"{state.endpoint}/_resizer/health", timeout).get("ok"))
-    except (OSError, ValueError, urllib.error.URLError):
-        return False
-
-
-def stale_note() -> str | None:
-    """If the state file names a process that is gone, remove it and say so."""
-    state = read_state()
-    if state is None or _is_ours(state):
-        return None
-    _forget_state()
-    return f"removed a stale emulator state file (pid {state.pid} is no longer running)"
-
-
-def endpoint() -> str | None:
-    """The running emulator's endpoint URL, or None.
+def running_state() -> EmulatorState | None:
+    """The state of this home's running emulator; a stale state file is removed.
 
     A live server process is trusted without a health request: a busy machine can make one
     slow, and treating "slow" as "gone" would replace the server and lose its in-memory state.
@@ -134,9 +121,46 @@ def endpoint() -> str | None:
     if state is None:
         return None
     if not _is_ours(state):
-        _forget_state()
+        statefiles.forget_state()
         return None
-    return state.endpoint
+    return state
+
+
+def endpoint() -> str | None:
+    """The running emulator's endpoint URL, or None."""
+    state = running_state()
+    return state.endpoint if state is not None else None
+
+
+def stale_note() -> str | None:
+    """If the state file names a process that is not this home's emulator, remove it and say so."""
+    state = read_state()
+    if state is None or _is_ours(state):
+        return None
+    statefiles.forget_state()
+    return f"removed a stale emulator state file (pid {state.pid} is no longer running)"
+
+
+def _request(state: EmulatorState, path: str, timeout: float) -> Any:
+    """A signed GET of one of the server's control paths (they refuse anything unsigned)."""
+    if state.credentials is None:
+        raise OSError("no credentials for this emulator")
+    creds = BotoCredentials(state.credentials.access_key_id,
+                            state.credentials.secret_access_key)
+    signed = AWSRequest("GET", state.endpoint + path)
+    SigV4Auth(creds, "resizer", DEFAULT_REGION).add_auth(signed)
+    request = urllib.request.Request(signed.url, headers=dict(signed.headers.items()))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    with opener.open(request, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def _healthy(state: EmulatorState, timeout: float = 2.0) -> bool:
+    try:
+        reply = _request(state, "/_resizer/health", timeout)
+        return bool(reply.get("ok")) and reply.get("pid") == state.pid
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
 
 
 def _port_free(port: int) -> bool:
@@ -154,41 +178,45 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _log_tail(lines: int = 5) -> str:
-    try:
-        text = log_path().read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
-
-
 def _spawn(port: int) -> EmulatorState:
     env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
-    with open(log_path(), "ab") as log:
+    creds = Credentials.generate()
+    work = workdir()
+    log = statefiles.open_log()
+    try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", SERVER_MODULE, "--port", str(port),
-             "--workdir", str(workdir())],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            [sys.executable, "-m", SERVER_MODULE, "--port", str(port), "--workdir", str(work)],
+            stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
             start_new_session=True, close_fds=True,
         )
+    finally:
+        os.close(log)
     try:
-        return _await_start(proc, port)
+        assert proc.stdin is not None
+        with proc.stdin:  # the secret travels on a pipe only the server reads
+            proc.stdin.write(json.dumps({"access_key_id": creds.access_key_id,
+                                         "secret_access_key": creds.secret_access_key}
+                                        ).encode() + b"\n")
+        return _await_start(proc, port, str(work), creds)
     except BaseException:  # Ctrl-C or a failed start: leave no half-started server behind
         _kill_group(proc.pid)
         raise
 
 
-def _await_start(proc: subprocess.Popen[bytes], port: int) -> EmulatorState:
+def _await_start(
+    proc: subprocess.Popen[bytes], port: int, work: str, creds: Credentials
+) -> EmulatorState:
     try:
-        state = EmulatorState(proc.pid, port, psutil.Process(proc.pid).create_time())
+        started = psutil.Process(proc.pid).create_time()
     except psutil.Error:
-        state = EmulatorState(proc.pid, port, 0.0)
+        started = 0.0
+    state = EmulatorState(proc.pid, port, started, work, creds)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ResizerError(
                 f"the local emulator exited during start-up (code {proc.returncode}): "
-                f"{_log_tail() or 'no output'}",
+                f"{statefiles.read_log_tail() or 'no output'}",
                 f"see {log_path()}",
             )
         if _healthy(state, timeout=1.0):
@@ -201,17 +229,18 @@ def _await_start(proc: subprocess.Popen[bytes], port: int) -> EmulatorState:
 
 def start(port: int | None = None) -> tuple[str, bool]:
     """Start the emulator unless it runs; returns (endpoint, started_now)."""
-    with _lock():
-        url = endpoint()
-        if url is not None:
-            state = read_state()
-            if port is not None and state is not None and state.port != port:
-                raise ResizerError(
-                    f"the local emulator is already running on port {state.port}",
-                    "run `resizer local stop` first to move it to another port",
-                )
-            return url, False
-        _forget_state()  # endpoint() found no live server: what is left is stale
+    with statefiles.lock():
+        state = read_state()
+        if state is not None and _is_ours(state):
+            if state.credentials is not None:
+                if port is not None and state.port != port:
+                    raise ResizerError(
+                        f"the local emulator is already running on port {state.port}",
+                        "run `resizer local stop` first to move it to another port",
+                    )
+                return state.endpoint, False
+            _kill_group(state.pid)  # started by an older resizer, without credentials
+        statefiles.forget_state()  # no live server of ours: what is left is stale
         if port is not None and not _port_free(port):
             raise ResizerError(
                 f"port {port} on 127.0.0.1 is already in use",
@@ -225,14 +254,13 @@ def start(port: int | None = None) -> tuple[str, bool]:
             except ResizerError:
                 if attempt == attempts - 1:  # a port taken between pick and bind: try another
                     raise
-        _write_state(new)
+        statefiles.write_state(new)
         return new.endpoint, True
 
 
 def ensure_running() -> str:
     """The endpoint of the running emulator, starting it if needed."""
-    url = endpoint()
-    return url if url is not None else start()[0]
+    return ensure_connection().endpoint
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:
@@ -270,34 +298,34 @@ def _reap(pid: int) -> None:
 
 
 def stop() -> bool:
-    """Stop the emulator; True if one was running."""
-    with _lock():
+    """Stop this home's emulator; True if one was running. Never signals anything else."""
+    with statefiles.lock():
         state = read_state()
         if state is None:
             return False
         running = _is_ours(state)
         if running:
             _kill_group(state.pid)
-        _forget_state()
+        statefiles.forget_state()
         return running
 
 
 def status() -> dict[str, Any] | None:
     """The running server's own report (endpoint, uptime, functions, counts), or None."""
-    state = read_state()
-    if state is None or not _is_ours(state):
+    state = running_state()
+    if state is None:
         return None
     try:
-        return dict(_request(f"{state.endpoint}/_resizer/status", timeout=5.0))
+        return dict(_request(state, "/_resizer/status", timeout=5.0))
     except (OSError, ValueError, urllib.error.URLError):
         return None
 
 
 def drain(timeout: float = 60.0) -> bool:
     """Wait until the emulator has no queued, running or retrying invocation."""
-    url = endpoint()
-    if url is None:
+    state = running_state()
+    if state is None:
         return True
-    return bool(
-        _request(f"{url}/_resizer/drain?timeout={timeout}", timeout=timeout + 10)["drained"]
-    )
+    reply = _request(state, f"/_resizer/drain?timeout={timeout}", timeout=timeout + 10)
+    return bool(reply["drained"])
+

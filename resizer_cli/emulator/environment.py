@@ -1,6 +1,6 @@
 """One Lambda execution environment: a warm worker process and the artifacts it runs.
 
-The deployed code zip and its layers are extracted once per function version (`Artifacts`);
+The deployed code zip and its layers are extracted once per function version (`artifacts.py`);
 an `Environment` starts `worker.py` with Lambda's sys.path, environment and context, runs
 invocations one at a time, captures the handler's output into its log stream, and enforces the
 timeout and memory size from outside. Pooling, queues and retries live in `runtime.py`.
@@ -8,47 +8,33 @@ timeout and memory size from outside. Pooling, queues and retries live in `runti
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import io
 import json
-import logging
 import math
 import os
 import select
-import shutil
 import signal
-import stat
 import subprocess
 import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psutil
 
+from resizer_cli.emulator.artifacts import Artifacts
+from resizer_cli.emulator.logstream import LogSink, LogStream
 from resizer_cli.emulator.worker import read_frame, write_frame
-
-log = logging.getLogger("resizer.emulator")
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 LOCAL_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 LOCAL_RUNTIME = f"python{LOCAL_PYTHON}"
-# What Lambda's Python runtime puts in /var/runtime besides its own bootstrap.
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit for on-demand functions
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 
 
 def env_float(name: str, default: float) -> float:
@@ -56,14 +42,6 @@ def env_float(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         return default
-
-
-class LogSink(Protocol):
-    def create_stream(self, account: str, region: str, group: str, stream: str) -> None: ...
-
-    def put(
-        self, account: str, region: str, group: str, stream: str, events: list[dict[str, Any]]
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -134,123 +112,6 @@ def iso_now() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Artifacts: the code zip, the layers and the runtime directory on disk
-
-
-def _extract(data: bytes, dest: Path) -> None:
-    """Unzip as Lambda does (modes and symlinks kept), atomically: dest appears complete or not."""
-    if dest.exists():
-        return
-    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if data:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist():
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    target = tmp / info.filename
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.symlink(zf.read(info).decode(), target)
-                    continue
-                path = Path(zf.extract(info, tmp))
-                if mode & 0o777 and not info.is_dir():
-                    os.chmod(path, mode & 0o777)
-    try:
-        tmp.rename(dest)
-    except OSError:  # another thread got there first
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def build_runtime_dir(dest: Path) -> Path:
-    """A directory holding only what Lambda's /var/runtime holds: boto3 and its dependencies."""
-    if (dest / ".complete").exists():
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_PACKAGES:
-        spec = find_spec(name)
-        if spec is None or spec.origin is None:
-            continue
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        link = dest / source.name
-        if not link.exists():
-            with contextlib.suppress(FileExistsError):
-                link.symlink_to(source)
-    (dest / ".complete").touch()
-    return dest
-
-
-class Artifacts:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self._lock = threading.Lock()
-        self.runtime_dir = build_runtime_dir(workdir / f"runtime-{LOCAL_RUNTIME}")
-
-    def task_dir(self, spec: FunctionSpec) -> Path:
-        digest = spec.code_sha256.replace("/", "_").replace("+", "-")[:24] or "empty"
-        dest = self.workdir / "tasks" / f"{spec.name}-{digest}"
-        with self._lock:
-            _extract(spec.code(), dest)
-        return dest
-
-    def opt_dir(self, spec: FunctionSpec) -> Path:
-        key = uuid.uuid5(uuid.NAMESPACE_URL, "|".join(spec.layer_arns)).hex
-        dest = self.workdir / "opt" / key
-        with self._lock:
-            if not dest.exists():
-                tmp = dest.with_name(dest.name + ".building")
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-                for i, arn in enumerate(spec.layer_arns):  # later layers overwrite earlier ones
-                    part = tmp.with_name(f"{dest.name}.layer{i}")
-                    shutil.rmtree(part, ignore_errors=True)
-                    _extract(spec.layer_code(arn), part)
-                    shutil.copytree(part, tmp, symlinks=True, dirs_exist_ok=True)
-                    shutil.rmtree(part, ignore_errors=True)
-                tmp.rename(dest)
-        return dest
-
-
-# ---------------------------------------------------------------------------------------------
-# Log streams
-
-
-class LogStream:
-    """One worker's CloudWatch stream; lines are written as they arrive, with their own time."""
-
-    def __init__(self, sink: LogSink, spec: FunctionSpec) -> None:
-        self.sink = sink
-        self.account = spec.account
-        self.region = spec.region
-        self.group = spec.log_group
-        version = spec.version
-        day = datetime.now(UTC).strftime("%Y/%m/%d")
-        self.name = f"{day}/[{version}]{uuid.uuid4().hex}"
-        self._created = False
-        self._lock = threading.Lock()
-        self._last_ts = 0
-        self.tail: collections.deque[str] | None = None  # current invocation's lines
-
-    def write(self, message: str, ts: int | None = None) -> None:
-        if not message:
-            return
-        with self._lock:
-            ts = max(ts or now_ms(), self._last_ts)  # chronological, as PutLogEvents wants
-            self._last_ts = ts
-            try:
-                if not self._created:
-                    self.sink.create_stream(self.account, self.region, self.group, self.name)
-                    self._created = True
-                self.sink.put(self.account, self.region, self.group, self.name,
-                              [{"timestamp": ts, "message": message}])
-            except Exception as exc:  # a deleted log group must not break the invocation
-                log.warning("cannot write to log group %s: %s", self.group, exc)
-            if self.tail is not None:
-                self.tail.append(message)
-
-
-# ---------------------------------------------------------------------------------------------
 # One execution environment (parent side of worker.py)
 
 
@@ -268,7 +129,10 @@ class WorkerDied(Exception):
 
 
 class Environment:
-    def __init__(self, spec: FunctionSpec, artifacts: Artifacts, sink: LogSink, endpoint: str):
+    def __init__(
+        self, spec: FunctionSpec, artifacts: Artifacts, sink: LogSink, endpoint: str,
+        credentials: dict[str, str],
+    ):
         self.spec = spec
         self.fingerprint = spec.fingerprint
         self.stream = LogStream(sink, spec)
@@ -302,7 +166,8 @@ class Environment:
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
             "AWS_ENDPOINT_URL": endpoint,
-            **DUMMY_CREDENTIALS,
+            # The emulator's own key pair, so the function's boto3 calls pass its gate.
+            **credentials,
         }
         out_r, out_w = os.pipe()
         reply_r, reply_w = os.pipe()

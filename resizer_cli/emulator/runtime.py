@@ -20,91 +20,44 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import math
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resizer_cli.emulator.artifacts import Artifacts, UnsafeArchive
 from resizer_cli.emulator.environment import (
     LOCAL_RUNTIME,
-    Artifacts,
     Environment,
     FunctionSpec,
-    LogSink,
     Result,
     env_float,
     iso_now,
 )
+from resizer_cli.emulator.logstream import LogSink
+from resizer_cli.emulator.pool import AsyncItem, Pool
+from resizer_cli.emulator.reports import error_log, last_4kb, report_line
 
 log = logging.getLogger("resizer.emulator")
-
-
-@dataclass
-class AsyncItem:
-    request_id: str
-    resolve: Callable[[], FunctionSpec | None]
-    event: str
-    attempt: int = 0
-    enqueued: float = field(default_factory=time.time)
-
-
-@dataclass
-class Stats:
-    invocations: int = 0
-    errors: int = 0
-    async_failed: int = 0
-    retries: int = 0
-    cold_starts: int = 0
-    timeouts: int = 0
-    out_of_memory: int = 0
-    last_error: str = ""
-
-
-class Pool:
-    def __init__(self, key: str, name: str) -> None:
-        self.key = key
-        self.name = name
-        self.fingerprint = ""
-        self.runtime = ""
-        self.idle: list[Environment] = []
-        self.busy: set[Environment] = set()
-        self.active = 0
-        self.cond = threading.Condition()
-        self.queue: collections.deque[AsyncItem] = collections.deque()
-        self.consumers = 0
-        self.pending = 0  # async items queued or being processed
-        self.stats = Stats()
-        self.limit = 1
-        self.exists: Callable[[], bool] = lambda: True
-
-    def acquire(self, limit: int) -> None:
-        with self.cond:
-            self.limit = limit
-            self.cond.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-
-    def release(self) -> None:
-        with self.cond:
-            self.active -= 1
-            self.cond.notify_all()
+INVALID_ZIP = "InvalidZipFileException"
 
 
 class Runtime:
     def __init__(
         self, workdir: Path, endpoint: str, sink: LogSink, *,
+        credentials: dict[str, str] | None = None,
         default_concurrency: int | None = None, retry_delay: float | None = None,
         idle_ttl: float | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.endpoint = endpoint
+        # What a function's boto3 calls sign with (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+        self.credentials = dict(credentials or {})
         self.sink = sink
-        self.artifacts = Artifacts(workdir)
+        self.artifacts = Artifacts(workdir, LOCAL_RUNTIME)
         self.default_concurrency = default_concurrency or int(
             env_float("RESIZER_EMULATOR_CONCURRENCY", 4)
         )
@@ -342,17 +295,17 @@ class Runtime:
         init_ms: float | None = None
         if env is None:
             try:
-                env = Environment(spec, self.artifacts, self.sink, self.endpoint)
-            except (OSError, zipfile.BadZipFile) as exc:
+                env = Environment(spec, self.artifacts, self.sink, self.endpoint,
+                                  self.credentials)
+            except UnsafeArchive as exc:
+                # Lambda's Invoke error for a package it cannot unzip (HTTP 502).
+                return self._not_started(pool, spec, request_id, INVALID_ZIP,
+                                         "Lambda could not unzip the deployment package: "
+                                         f"{exc}")
+            except OSError as exc:
                 log.exception("cannot start an execution environment for %s", spec.name)
-                message = f"cannot start the execution environment: {exc}"
-                with pool.cond:
-                    pool.stats.invocations += 1
-                    pool.stats.errors += 1
-                    pool.stats.last_error = message[:300]
-                unknown = {"errorType": "Runtime.Unknown", "requestId": request_id,
-                           "errorMessage": message}
-                return Result(request_id, json.dumps(unknown), "Runtime.Unknown", "")
+                return self._not_started(pool, spec, request_id, "Runtime.Unknown",
+                                         f"cannot start the execution environment: {exc}")
             with pool.cond:
                 pool.busy.add(env)
                 pool.stats.cold_starts += 1
@@ -374,7 +327,7 @@ class Runtime:
             error = {k: str(outcome.reply.get(k)) for k in ("errorMessage", "errorType")}
             error["requestId"] = request_id
             error["stackTrace"] = outcome.reply.get("stackTrace", [])
-            stream.write(_error_log(error))
+            stream.write(error_log(error))
             payload = json.dumps(error)
         elif outcome.kind == "timeout":
             healthy = False
@@ -393,11 +346,11 @@ class Runtime:
         if error is not None and outcome.kind != "error":
             payload = json.dumps(error)
         stream.write(f"END RequestId: {request_id}")
-        stream.write(_report(request_id, outcome.duration_ms, spec.memory_mb,
+        stream.write(report_line(request_id, outcome.duration_ms, spec.memory_mb,
                              outcome.max_memory_mb, init_ms))
         for line in after:
             stream.write(line)
-        tail = _last_4kb("\n".join(stream.tail) + "\n")
+        tail = last_4kb("\n".join(stream.tail) + "\n")
         stream.tail = None
         self._give_back(pool, env, healthy)
         with pool.cond:
@@ -408,6 +361,18 @@ class Runtime:
                 pool.stats.timeouts += outcome.kind == "timeout"
                 pool.stats.out_of_memory += outcome.kind == "oom"
         return Result(request_id, payload, error["errorType"] if error else None, tail)
+
+    def _not_started(
+        self, pool: Pool, spec: FunctionSpec, request_id: str, error_type: str, message: str
+    ) -> Result:
+        log.warning("invocation %s of %s failed: %s: %s", request_id, spec.name, error_type,
+                    message)
+        with pool.cond:
+            pool.stats.invocations += 1
+            pool.stats.errors += 1
+            pool.stats.last_error = f"{error_type}: {message}"[:300]
+        error = {"errorType": error_type, "requestId": request_id, "errorMessage": message}
+        return Result(request_id, json.dumps(error), error_type, "")
 
     def _init_failed(
         self, pool: Pool, env: Environment, spec: FunctionSpec, request_id: str,
@@ -421,12 +386,12 @@ class Runtime:
             "requestId": request_id,
             "stackTrace": reply.get("stackTrace", []),
         }
-        stream.write(_error_log(error))
+        stream.write(error_log(error))
         stream.write(f"START RequestId: {request_id} Version: {spec.version}")
         stream.write(f"END RequestId: {request_id}")
-        stream.write(_report(request_id, 0.0, spec.memory_mb, env._peak_mb(), init_ms)
+        stream.write(report_line(request_id, 0.0, spec.memory_mb, env._peak_mb(), init_ms)
                      + f"\tStatus: error\tError Type: {error['errorType']}")
-        tail = _last_4kb("\n".join(stream.tail) + "\n")
+        tail = last_4kb("\n".join(stream.tail) + "\n")
         stream.tail = None
         self._give_back(pool, env, healthy=False)  # Lambda re-runs init on the next invocation
         with pool.cond:
@@ -456,32 +421,3 @@ class Runtime:
                     pool.idle = [e for e in pool.idle if e not in old]
                 for env in old:
                     env.kill()
-
-
-def _last_4kb(text: str) -> str:
-    """LogType=Tail returns the last 4 KB of the invocation's log, as Lambda does."""
-    data = text.encode()
-    return data[-4096:].decode("utf-8", "ignore") if len(data) > 4096 else text
-
-
-def _error_log(error: dict[str, Any]) -> str:
-    """Lambda's Python runtime logs an unhandled error as one multi-line event."""
-    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}",
-             "Traceback (most recent call last):"]
-    lines += [frame.rstrip("\n") for frame in error.get("stackTrace") or []]
-    return "\n".join(lines)
-
-
-def _report(
-    request_id: str, duration_ms: float, memory_mb: int, used_mb: int, init_ms: float | None
-) -> str:
-    parts = [
-        f"REPORT RequestId: {request_id}",
-        f"Duration: {duration_ms:.2f} ms",
-        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms",
-        f"Memory Size: {memory_mb} MB",
-        f"Max Memory Used: {min(used_mb, memory_mb)} MB",
-    ]
-    if init_ms is not None:
-        parts.append(f"Init Duration: {init_ms:.2f} ms")
-    return "\t".join(parts)

@@ -28,12 +28,13 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from moto.awslambda import models as lambda_models
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.utils import get_backend
 from moto.logs import models as logs_models
 from moto.s3 import notifications
 from moto.s3.models import S3Backend
 
-from resizer_cli.emulator.runtime import FunctionSpec, Runtime
+from resizer_cli.emulator.runtime import INVALID_ZIP, FunctionSpec, Runtime
 
 ORIGINAL_INVOKE_LAMBDA = lambda_models.LambdaFunction._invoke_lambda
 ORIGINAL_INVOKE = lambda_models.LambdaFunction.invoke
@@ -141,11 +142,22 @@ def runtime() -> Runtime:
     return _runtime
 
 
+class InvalidZipFile(LambdaClientError):
+    """What Invoke answers when Lambda cannot unzip the deployment package."""
+
+    code = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(INVALID_ZIP, message)
+
+
 def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
     """Replacement for moto's Docker execution: run in our runtime, synchronously."""
     if event is None or event == "{}":
         event = {}
     result = runtime().invoke(spec_from_moto(self), json.dumps(event))
+    if result.error_type == INVALID_ZIP:
+        raise InvalidZipFile(json.loads(result.payload)["errorMessage"])
     return result.payload, result.failed, result.log_tail
 
 

@@ -1,8 +1,12 @@
 """The emulator process: moto's server with our Lambda runtime patched in.
 
-Run by `control.start()` as `python -m resizer_cli.emulator.server --port N`, detached, with its
-output going to the emulator log. Besides the AWS APIs it answers `GET /_resizer/status`
-(JSON: pid, uptime, functions with invocation and error counts) on the same port.
+Run by `control.start()` as `python -m resizer_cli.emulator.server --port N --workdir DIR`,
+detached, with its output going to the emulator log and its credentials arriving as one JSON
+line on stdin. Besides the AWS APIs it answers `GET /_resizer/status` (JSON: pid, uptime,
+functions with invocation and error counts), `/_resizer/health` and `/_resizer/drain` on the
+same port. Every request, those included, goes through the signature gate (`gate.py`):
+
+    Gate -> control paths | S3 key rules -> large S3 bodies on disk -> moto
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,8 +32,8 @@ DRAIN_PATH = "/_resizer/drain"
 class ResizerApp:
     """WSGI wrapper: our few control paths, everything else goes to moto."""
 
-    def __init__(self, moto_app: Any, runtime: Any, port: int) -> None:
-        self.moto_app = moto_app
+    def __init__(self, aws_app: Any, runtime: Any, port: int) -> None:
+        self.aws_app = aws_app
         self.runtime = runtime
         self.port = port
         self.started = time.time()
@@ -62,7 +67,18 @@ class ResizerApp:
             start_response("200 OK", [("Content-Type", "application/json"),
                                       ("Content-Length", str(len(data)))])
             return [data]
-        return self.moto_app(environ, start_response)
+        return self.aws_app(environ, start_response)
+
+
+def _read_credentials() -> Any:
+    from resizer_cli.emulator.statefiles import Credentials
+
+    line = sys.stdin.readline()
+    try:
+        data = json.loads(line)
+        return Credentials(str(data["access_key_id"]), str(data["secret_access_key"]))
+    except (ValueError, KeyError, TypeError):
+        sys.exit("resizer-emulator: expected the credentials as a JSON line on stdin")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args(argv)
+    credentials = _read_credentials()
+    os.umask(0o077)  # what the emulator writes (extracted code, spooled bodies) is private
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
@@ -86,17 +104,27 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from resizer_cli.emulator import seam
+    from resizer_cli.emulator import s3rules, s3store, seam
+    from resizer_cli.emulator.gate import Gate
     from resizer_cli.emulator.keepalive import KeepAliveHandler
     from resizer_cli.emulator.runtime import Runtime
 
     endpoint = f"http://127.0.0.1:{args.port}"
     workdir = os.path.abspath(args.workdir)
     # moto's state lives in memory: artifacts of a previous run are stale.
-    shutil.rmtree(os.path.join(workdir, "tasks"), ignore_errors=True)
-    shutil.rmtree(os.path.join(workdir, "opt"), ignore_errors=True)
-    runtime = Runtime(Path(workdir), endpoint, seam.MotoLogSink())
+    for stale in ("tasks", "opt", "spool"):
+        shutil.rmtree(os.path.join(workdir, stale), ignore_errors=True)
+    # Request bodies and objects past a few MB live on disk here, not in /tmp (often RAM).
+    spool = os.path.join(workdir, "spool")
+    os.makedirs(spool, mode=0o700)
+    tempfile.tempdir = spool
+    runtime = Runtime(Path(workdir), endpoint, seam.MotoLogSink(), credentials={
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+    })
     seam.install(runtime)
+    s3store.install()
+    s3rules.patch_routes()
 
     class CachedDispatcher(DomainDispatcherApplication):
         """moto scans its package directory and ~400 URL regexes on every request to find
@@ -111,8 +139,9 @@ def main(argv: list[str] | None = None) -> None:
             return self._hosts[host]
 
     moto_app = CachedDispatcher(create_backend_app)
-    app = ResizerApp(moto_app, runtime, args.port)
-    # Loopback only: the emulator has no authentication.
+    aws_app = s3rules.rules(s3store.prepare(moto_app))
+    app = Gate(ResizerApp(aws_app, runtime, args.port), credentials)
+    # Loopback only, and every request must be signed with this start's credentials.
     server = make_server("127.0.0.1", args.port, app, threaded=True,
                          request_handler=KeepAliveHandler)
 

@@ -11,6 +11,8 @@ Use the `emulator` fixture in any end-to-end test (the operations tests reuse it
   `run_resizer` subprocess) at it. Tests in a module share the emulator's state and saved
   stacks: give each test its own `--stack` name.
 - Asynchronous retries are fast (RESIZER_EMULATOR_RETRY_DELAY=0.2 s instead of 1 s).
+- `emulator.client(service)` is a boto3 client signed with the emulator's own credentials
+  (`control.connection()`, new at each start); the emulator refuses any other.
 - The emulator is stopped with `resizer local stop` after the module, and its process group is
   killed in any case (also at interpreter exit), so a failing test never leaves a stray server or
   worker behind. A test may stop/restart the emulator itself; `emulator.endpoint` re-reads the
@@ -34,6 +36,8 @@ from typing import Any
 import boto3
 import pytest
 
+from resizer_cli.emulator import control
+
 _groups: set[int] = set()
 
 
@@ -53,8 +57,8 @@ def _resizer(
     exe = shutil.which("resizer")
     if exe is None:
         pytest.fail("the `resizer` command is not installed: run `pip install -e '.[test]'`")
-    env = {**os.environ, "RESIZER_HOME": str(home), "RESIZER_EMULATOR_RETRY_DELAY": "0.2",
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    # No AWS credentials needed: the local target signs with the emulator's own.
+    env = {**os.environ, "RESIZER_HOME": str(home), "RESIZER_EMULATOR_RETRY_DELAY": "0.2"}
     for var in ("RESIZER_STACK", "RESIZER_TARGET", "RESIZER_FAULTS", "AWS_PROFILE",
                 "AWS_ENDPOINT_URL"):
         env.pop(var, None)
@@ -85,13 +89,21 @@ class Emulator:
     def pid(self) -> int:
         return int(self.state["pid"])
 
+    @property
+    def connection(self) -> control.Connection:
+        """The running emulator's endpoint, credentials and region (re-read at each use)."""
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("RESIZER_HOME", str(self.home))
+            conn = control.connection()
+        if conn is None:
+            pytest.fail(f"the emulator of {self.home} is not running")
+        return conn
+
     def client(self, service: str) -> Any:
-        key = (service, self.endpoint)
+        conn = self.connection
+        key = (service, conn.endpoint, conn.access_key_id)
         if key not in self._clients:
-            self._clients[key] = boto3.client(
-                service, endpoint_url=self.endpoint, region_name="us-east-1",
-                aws_access_key_id="testing", aws_secret_access_key="testing",
-            )
+            self._clients[key] = boto3.client(service, **conn.boto3_kwargs())
         return self._clients[key]
 
     def resizer(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

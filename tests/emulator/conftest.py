@@ -45,15 +45,27 @@ class Emu:
     home: Path
     endpoint: str
     pid: int
+    connection: control.Connection
     _clients: dict[str, Any] = field(default_factory=dict)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client signed with this emulator's own credentials."""
+        if kwargs:
+            return boto3.client(service, **{**self.connection.boto3_kwargs(), **kwargs})
         if service not in self._clients:
-            self._clients[service] = boto3.client(
-                service, endpoint_url=self.endpoint, region_name="us-east-1",
-                aws_access_key_id="testing", aws_secret_access_key="testing",
-            )
+            self._clients[service] = boto3.client(service, **self.connection.boto3_kwargs())
         return self._clients[service]
+
+    def foreign_client(self, service: str, key_id: str | None = None,
+                       secret: str = "testing") -> Any:
+        """A client that signs with other credentials (another key id, or a wrong secret)."""
+        return self.client(service, aws_access_key_id=key_id or "testing",
+                           aws_secret_access_key=secret)
+
+    def sign(self, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
+             service: str = "s3") -> dict[str, str]:
+        """Headers for a raw HTTP request signed with this emulator's credentials."""
+        return sign(self.connection, method, url, body, headers, service)
 
     @property
     def role(self) -> str:
@@ -115,6 +127,20 @@ class Emu:
                              "\n".join(messages))
 
 
+def sign(conn: control.Connection, method: str, url: str, body: bytes = b"",
+         headers: dict[str, str] | None = None, service: str = "s3") -> dict[str, str]:
+    """SigV4 headers for a raw request (what boto3 would send), made by botocore."""
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method, url, data=body, headers=dict(headers or {}))
+    signer = S3SigV4Auth if service == "s3" else SigV4Auth
+    signer(Credentials(conn.access_key_id, conn.secret_access_key), service,
+           conn.region).add_auth(request)
+    return dict(request.headers.items())
+
+
 def zip_of(files: dict[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -148,10 +174,11 @@ def running_emulator(home: Path, **env: str) -> Iterator[Emu]:
             mp.setenv(key, value)
         url, _ = control.start()
         state = control.read_state()
-        assert state is not None
+        conn = control.connection()
+        assert state is not None and conn is not None
         _started_groups.add(state.pid)
     try:
-        yield Emu(home, url, state.pid)
+        yield Emu(home, url, state.pid, conn)
     finally:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("RESIZER_HOME", str(home))

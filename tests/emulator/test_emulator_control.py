@@ -36,8 +36,9 @@ def test_start_status_stop_leaves_nothing_running(isolated_env, request) -> None
     # Give the server a warm worker so that stopping has children to clean up.
     import boto3
 
-    kw = {"endpoint_url": state.endpoint, "region_name": "us-east-1",
-          "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    conn = control.connection()
+    assert conn is not None and conn.endpoint == state.endpoint
+    kw = conn.boto3_kwargs()
     role = boto3.client("iam", **kw).create_role(
         RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     import io

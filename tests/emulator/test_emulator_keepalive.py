@@ -13,51 +13,53 @@ def _connection(emu: Any) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
 
 
+def _request(conn: http.client.HTTPConnection, emu: Any, method: str, path: str,
+             body: bytes = b"", service: str = "s3", **kw: Any) -> http.client.HTTPResponse:
+    headers = emu.sign(method, emu.endpoint + path, body, service=service)
+    conn.request(method, path, body=kw.pop("send", body) if body else None, headers=headers,
+                 **kw)
+    return conn.getresponse()
+
+
 def test_one_connection_serves_many_requests(emu: Any) -> None:
     s3 = emu.client("s3")
     s3.create_bucket(Bucket="keepalive-bucket")
     s3.put_object(Bucket="keepalive-bucket", Key="a.txt", Body=b"hello")
     conn = _connection(emu)
     try:
-        conn.request("GET", "/_resizer/health")
-        first = conn.getresponse()
+        first = _request(conn, emu, "GET", "/_resizer/health", service="resizer")
         assert json.loads(first.read())["ok"] is True
         assert first.getheader("Connection", "").lower() != "close"
         sock = conn.sock
         # A body of exactly Content-Length bytes, then more requests on the same socket.
         body = b"x" * 70_000
-        conn.request("PUT", "/keepalive-bucket/b.bin", body=body,
-                     headers={"Content-Type": "application/octet-stream",
-                              "x-amz-acl": "public-read"})  # unsigned reads below
-        put = conn.getresponse()
+        put = _request(conn, emu, "PUT", "/keepalive-bucket/b.bin", body)
         put.read()
         assert put.status == 200
-        conn.request("HEAD", "/keepalive-bucket/b.bin")
-        head = conn.getresponse()
+        head = _request(conn, emu, "HEAD", "/keepalive-bucket/b.bin")
         assert head.status == 200 and head.read() == b""  # no body follows a HEAD
         assert head.getheader("Content-Length") == str(len(body))
-        conn.request("GET", "/keepalive-bucket/b.bin")
-        got = conn.getresponse()
+        got = _request(conn, emu, "GET", "/keepalive-bucket/b.bin")
         assert got.read() == body
-        conn.request("GET", "/keepalive-bucket/nothing-here")
-        missing = conn.getresponse()
+        missing = _request(conn, emu, "GET", "/keepalive-bucket/nothing-here")
         assert missing.status == 404 and b"NoSuchKey" in missing.read()
         assert conn.sock is sock  # never reconnected
     finally:
         conn.close()
 
 
-def test_chunked_request_body_still_works_and_closes(emu: Any) -> None:
+def test_chunked_request_body_is_decoded_and_keeps_the_connection(emu: Any) -> None:
     emu.client("s3").create_bucket(Bucket="keepalive-chunked")
     conn = _connection(emu)
     try:
-        conn.request("PUT", "/keepalive-chunked/c.txt", body=iter([b"chunk-1 ", b"chunk-2"]),
-                     encode_chunked=True)
-        response = conn.getresponse()
+        body = b"chunk-1 chunk-2"
+        response = _request(conn, emu, "PUT", "/keepalive-chunked/c.txt", body,
+                            send=iter([b"chunk-1 ", b"chunk-2"]), encode_chunked=True)
         response.read()
         assert response.status == 200
-        assert response.getheader("Connection", "").lower() == "close"
+        assert response.getheader("Connection", "").lower() != "close"
+        sock = conn.sock
+        again = _request(conn, emu, "GET", "/keepalive-chunked/c.txt")
+        assert again.read() == body and conn.sock is sock
     finally:
         conn.close()
-    got = emu.client("s3").get_object(Bucket="keepalive-chunked", Key="c.txt")["Body"].read()
-    assert got == b"chunk-1 chunk-2"

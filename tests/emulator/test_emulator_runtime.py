@@ -62,7 +62,10 @@ def test_isolation_context_and_environment(emu) -> None:
     assert env["AWS_EXECUTION_ENV"] == f"AWS_Lambda_{LOCAL}"
     assert env["MY_VAR"] == "hello"
     assert env["AWS_ENDPOINT_URL"] == emu.endpoint
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    # The emulator's own credentials (its gate refuses any other), and no session token.
+    assert env["AWS_ACCESS_KEY_ID"] == emu.connection.access_key_id
+    assert env["AWS_SECRET_ACCESS_KEY"] == emu.connection.secret_access_key
+    assert "AWS_SESSION_TOKEN" not in env
     assert ctx["invoked_function_arn"].endswith(":function:probe")
     assert 0 < out["remaining"] <= 7000
     # The log tail returned with LogType=Tail carries this invocation's lines.
@@ -275,10 +278,7 @@ def test_concurrent_sync_invocations_wait_for_a_slot(emu) -> None:
     results: list[int] = []
 
     def call(n: int) -> None:
-        import boto3
-
-        client = boto3.client("lambda", endpoint_url=emu.endpoint, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = emu.client("lambda", region_name="us-east-1")  # a client per thread
         resp = client.invoke(FunctionName="queued", Payload=json.dumps({"n": n}))
         results.append(json.loads(resp["Payload"].read()))
 

@@ -6,10 +6,13 @@ import inspect
 import time
 
 from moto.awslambda import models as lambda_models
+from moto.core.responses import BaseResponse
 from moto.s3 import notifications
-from moto.s3.models import S3Backend
+from moto.s3 import urls as s3_urls
+from moto.s3.models import FakeKey, FakeMultipart, S3Backend
+from moto.s3.responses import S3Response
 
-from resizer_cli.emulator import seam
+from resizer_cli.emulator import s3store, seam
 
 
 def _params(func: object) -> list[str]:
@@ -36,6 +39,39 @@ def test_moto_seam_is_where_the_patch_expects_it() -> None:
     assert "code_bytes" in inspect.getsource(lambda_models.LayerVersion.__init__)
     # The duplicate ObjectCreated:Put we drop comes from completing through put_object.
     assert "self.put_object(" in inspect.getsource(S3Backend.complete_multipart_upload)
+
+
+def test_moto_s3_internals_are_where_the_disk_patches_expect_them() -> None:
+    found = {
+        "S3Response.setup_class": S3Response.setup_class,
+        "S3Response.key_response": S3Response.key_response,
+        "S3Backend.copy_object": S3Backend.copy_object,
+        "S3Backend.upload_part_copy": S3Backend.upload_part_copy,
+        "FakeMultipart.complete": FakeMultipart.complete,
+    }
+    for name, func in found.items():
+        assert _params(func) == s3store.EXPECTED_PARAMETERS[name], (
+            f"moto moved {name}: the patches in resizer_cli/emulator/s3store.py must be "
+            "updated for this moto version"
+        )
+    # An object's bytes live in FakeKey._value_buffer behind the `value` property, set once
+    # in __init__; its size is `contentsize` and its ETag is computed lazily from `_etag`.
+    assert isinstance(FakeKey.__dict__["value"], property)
+    init = inspect.getsource(FakeKey.__init__)
+    assert "self._value_buffer = " in init and "self.value = value" in init
+    assert init.index("self._etag = etag") < init.index("self.value = value")
+    assert "self.contentsize = len(new_value)" in inspect.getsource(FakeKey.__dict__["value"].fset)
+    assert "if self._etag is None" in inspect.getsource(FakeKey.__dict__["etag"].fget)
+    # Where moto reads bodies and object values: the request body, GetObject, copies, and
+    # the multipart join (which our complete() replaces).
+    assert "self.body: Any = request.data" in inspect.getsource(BaseResponse.setup_class)
+    assert "key.value" in inspect.getsource(S3Response.get_object)
+    assert "value=src_key.value" in inspect.getsource(S3Backend.copy_object)
+    assert ").value" in inspect.getsource(S3Backend.upload_part_copy)
+    assert "multipart.complete(body)" in inspect.getsource(S3Backend.complete_multipart_upload)
+    # moto's routes, reloaded on each read, still match keys with ".+" (s3rules widens it).
+    assert "reload(" in inspect.getsource(S3Backend.__dict__["_url_module"].fget)
+    assert "{0}/(?P<bucket_name_path>[^/]+)/(?P<key_name>.+)" in s3_urls.url_paths
 
 
 def test_lambda_invoke_through_moto_reaches_our_runtime(emu) -> None:
