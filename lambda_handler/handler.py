@@ -8,11 +8,16 @@ Outcomes per record:
 - an S3 failure (throttling, timeout, permissions still propagating...): the other records
   are processed first, then the invocation raises so Lambda retries it. Outputs are
   overwritten with the same bytes, so a retry is harmless.
+
+Every S3 call names the account that must own the bucket (ExpectedBucketOwner, from the
+SOURCE_BUCKET_OWNER / DEST_BUCKET_OWNER variables setup sets, else the function's own
+account): a bucket of our name created by another account is refused, never written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -26,7 +31,15 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lambda_handler.config import Config, ConfigError
-from lambda_handler.keys import is_own_output, metadata_value, output_key, relative_key, result_key
+from lambda_handler.keys import (
+    is_own_output,
+    key_problem,
+    metadata_problem,
+    metadata_value,
+    output_key,
+    relative_key,
+    result_key,
+)
 from lambda_handler.thumbnail import (
     DEFAULT_RUNTIME_BASELINE_MB,
     Thumbnail,
@@ -52,11 +65,10 @@ TRANSIENT_CODES = frozenset(
     }
 )
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden"})
 
 
 def _default_client() -> Any:
-    import os
-
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -211,6 +223,25 @@ def _time_guard(context: Any) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def expected_owner(variable: str, context: Any) -> dict[str, str]:
+    """{"ExpectedBucketOwner": account} for a call to one of the stack's buckets."""
+    owner = os.environ.get(variable, "").strip()
+    if not owner:  # deployed before setup set it: the function's own account
+        parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
+        owner = parts[4] if len(parts) > 4 else ""
+    return {"ExpectedBucketOwner": owner} if owner.isdigit() and len(owner) == 12 else {}
+
+
+def _deleted_meanwhile(bucket: str, key: str, owner: dict[str, str]) -> bool:
+    """After a 403 on GetObject: is the key simply gone? Without s3:ListBucket, S3 answers
+    403 rather than 404 for a missing key; our role may list the source prefix, so ask."""
+    try:
+        listing = s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1, **owner)
+    except Exception:
+        return False
+    return not any(obj.get("Key") == key for obj in listing.get("Contents", []))
+
+
 def _process(
     record: dict[str, Any], config: Config, request_id: str | None, context: Any = None
 ) -> str:
@@ -237,11 +268,22 @@ def _process(
 
     started = time.perf_counter()
     base = {"request_id": request_id, "bucket": bucket, "key": key}
+    source_owner = expected_owner("SOURCE_BUCKET_OWNER", context)
+    dest_owner = expected_owner("DEST_BUCKET_OWNER", context) if dest != bucket else source_owner
+    record_key = result_key(config.results_prefix, rel)
+    problem = key_problem(record_key, "its result record")
+    if problem:
+        # No record can be written under that key: say so once; a retry would fail the same.
+        _log("error", "rejected", **base, error="key_too_long", reason=problem)
+        return "error"
     try:
-        obj = s3_client().get_object(Bucket=bucket, Key=key)
+        obj = s3_client().get_object(Bucket=bucket, Key=key, **source_owner)
     except Exception as exc:
-        if _error_code(exc) in _MISSING_CODES:
+        code = _error_code(exc)
+        if code in _MISSING_CODES:
             return skip("the object no longer exists")
+        if code in _DENIED_CODES and _deleted_meanwhile(bucket, key, source_owner):
+            return skip("the object no longer exists (S3 answered 403)")
         raise _s3_failure("GetObject", exc, base) from exc
     etag = str(obj.get("ETag", "")).strip('"')
     size = int(obj.get("ContentLength") or 0)
@@ -258,7 +300,7 @@ def _process(
     if too_big:
         obj["Body"].close()
         err = ThumbnailError("too_large", too_big)
-        return _reject(config, dest, rel, record_base, err, started, base)
+        return _reject(config, dest, rel, record_base, err, started, base, dest_owner)
     try:
         data = obj["Body"].read()
     except Exception as exc:
@@ -276,7 +318,7 @@ def _process(
                 memory_limit_mb=config.memory_mb,
             )
     except ThumbnailError as err:
-        return _reject(config, dest, rel, record_base, err, started, base)
+        return _reject(config, dest, rel, record_base, err, started, base, dest_owner)
     except _OutOfTime:
         slow = ThumbnailError(
             "too_slow",
@@ -284,7 +326,7 @@ def _process(
             f"(stopped after {_ms(started) / 1000:.1f} s); raise the timeout, or the memory "
             "(which also gives the function more CPU)",
         )
-        return _reject(config, dest, rel, record_base, slow, started, base)
+        return _reject(config, dest, rel, record_base, slow, started, base, dest_owner)
     del data
 
     source = rendering.source
@@ -295,6 +337,14 @@ def _process(
     }
     client = s3_client()
     out_keys = [output_key(config.dest_prefix, t.size, rel, t.format) for t in rendering.thumbnails]
+    # S3 refuses keys over 1024 bytes and metadata over 2 KB: a permanent error, so record it
+    # rather than let Lambda retry it twice.
+    too_long = next(
+        (p for p in (key_problem(k, "a thumbnail") for k in out_keys) if p), None
+    ) or metadata_problem(metadata)
+    if too_long:
+        long_key = ThumbnailError("key_too_long", too_long)
+        return _reject(config, dest, rel, record_base, long_key, started, base, dest_owner)
 
     def put_thumbnail(thumb: Thumbnail, out_key: str) -> None:
         client.put_object(
@@ -304,6 +354,7 @@ def _process(
             ContentType=thumb.content_type,
             CacheControl=config.cache_control,
             Metadata=metadata,
+            **dest_owner,
         )
 
     # The sizes are written at the same time: each PUT is mostly waiting for S3. All of them
@@ -339,7 +390,7 @@ def _process(
         "ms": ms,
         "time": _now(),
     }
-    _write_result(config, dest, rel, result, base)
+    _write_result(config, dest, rel, result, base, dest_owner)
     _log(
         "info",
         "thumbnails",
@@ -364,6 +415,7 @@ def _reject(
     err: ThumbnailError,
     started: float,
     base: dict[str, Any],
+    owner: dict[str, str] | None = None,
 ) -> str:
     ms = _ms(started)
     result = {
@@ -382,7 +434,7 @@ def _reject(
     if err.kind == "internal" and err.__cause__ is not None:
         extra["traceback"] = "".join(traceback.format_exception(err.__cause__))
     # The record first: if writing it fails, the S3 error is raised and Lambda retries.
-    _write_result(config, dest, rel, result, base)
+    _write_result(config, dest, rel, result, base, owner or {})
     _log(
         "error",
         "rejected",
@@ -412,7 +464,12 @@ def _too_big_to_read(size: int, config: Config) -> str | None:
 
 
 def _write_result(
-    config: Config, dest: str, rel: str, result: dict[str, Any], base: dict[str, Any]
+    config: Config,
+    dest: str,
+    rel: str,
+    result: dict[str, Any],
+    base: dict[str, Any],
+    owner: dict[str, str],
 ) -> None:
     try:
         s3_client().put_object(
@@ -421,6 +478,7 @@ def _write_result(
             Body=json.dumps(result, ensure_ascii=False).encode("utf-8"),
             ContentType="application/json",
             CacheControl="no-cache",
+            **owner,
         )
     except Exception as exc:
         raise _s3_failure("PutObject", exc, base) from exc
