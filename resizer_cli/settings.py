@@ -68,6 +68,7 @@ class Settings:
     quality: int = 85
     max_pixels: int = 50_000_000
     source_bucket: str | None = None  # an existing bucket to bring along (not ours to delete)
+    source_bucket_owner: str | None = None  # its account, when not the caller's own
     # Not settings a user picks, but resolved once: where the emulator listens.
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -102,6 +103,13 @@ class Settings:
             raise ResizerError(f"timeout {self.timeout}s is out of range", "use 1 to 900")
         if not 1 <= self.quality <= 100:
             raise ResizerError(f"quality {self.quality} is out of range", "use 1 to 100")
+        if self.source_bucket_owner is not None and not re.match(
+            r"^\d{12}$", self.source_bucket_owner
+        ):
+            raise ResizerError(
+                f"--source-bucket-owner {self.source_bucket_owner!r} is not an AWS account id",
+                "give the 12-digit account id of the account that owns the bucket",
+            )
         if not re.match(r"^python3\.\d+$", self.effective_runtime):
             raise ResizerError(
                 f"unknown runtime {self.effective_runtime!r}", "use e.g. python3.12 or python3.13"
