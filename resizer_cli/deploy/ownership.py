@@ -81,7 +81,7 @@ def foreign(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> list[str]:
         if why is not None and not (TAG_KEY not in tags and name in chosen):
             found.append(f"{kind} {name} ({why})")
 
-    buckets = [inv.dest] + ([inv.source] if d.owns_source_bucket else [])
+    buckets = ([inv.source] if d.owns_source_bucket else []) + [inv.dest]
     for bucket in buckets:
         problem = _bucket_problem(bucket, d.stack, chosen)
         if problem:
