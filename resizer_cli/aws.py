@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from resizer_cli import faults
 from resizer_cli.bucket_guard import BucketGuard
 from resizer_cli.errors import ResizerError, StackNotFound, from_boto
-from resizer_cli.naming import Names, dns_suffix, partition_for
+from resizer_cli.naming import Names, aws_domains, partition_for
 from resizer_cli.settings import Settings
 
 LOCAL_ACCOUNT = "123456789012"
@@ -156,12 +156,12 @@ class Target:
         """Services whose requests do not go to AWS, with where they go instead."""
         if self.is_local:
             return {}
-        suffix = dns_suffix(self.partition)
+        domains = aws_domains(self.partition)
         found: dict[str, str] = {}
         for service in _DESCRIBED_SERVICES:
             url = str(self.client(service).meta.endpoint_url or "")
             host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-            if not host.endswith("." + suffix):
+            if not any(host.endswith("." + domain) for domain in domains):
                 found[service] = url
         return found
 

@@ -42,10 +42,17 @@ def partition_for(region: str) -> str | None:
 
 def dns_suffix(partition: str) -> str:
     """amazonaws.com, amazonaws.com.cn, amazonaws.eu, c2s.ic.gov, ..."""
+    return aws_domains(partition)[0]
+
+
+def aws_domains(partition: str) -> tuple[str, ...]:
+    """The partition's endpoint domains: its DNS suffix, then its dual-stack one."""
     for part in _partitions():
         if part["id"] == partition:
-            return str(part.get("outputs", {}).get("dnsSuffix", "amazonaws.com"))
-    return "amazonaws.com"
+            out = part.get("outputs", {})
+            names = (out.get("dnsSuffix"), out.get("dualStackDnsSuffix"))
+            return tuple(str(n) for n in names if n) or ("amazonaws.com",)
+    return ("amazonaws.com",)
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,19 @@ def test_arns_come_from_botocores_partitions(region: str, partition: str, suffix
     # A region no partition knows is not refused here: STS decides (see the CLI test).
     assert partition_for("mars-east-1") is None
 
+
+
+def test_the_first_line_says_where_requests_really_go(
+    aws, target_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_USE_DUALSTACK_ENDPOINT", "true")  # still AWS: *.api.aws
+    target, _ = target_factory()
+    target.__dict__["account_id"] = ACCOUNT  # (moto does not answer on dual-stack hosts)
+    assert target.describe() == f"AWS account {ACCOUNT}, us-east-1, stack resizer"
+    monkeypatch.delenv("AWS_USE_DUALSTACK_ENDPOINT")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    only_s3, _ = target_factory()
+    assert only_s3.describe() == (
+        f"not AWS: requests go to s3 at http://127.0.0.1:9; account {ACCOUNT}, us-east-1, "
+        "stack resizer"
+    )
