@@ -139,7 +139,11 @@ def _owned_elsewhere(target: Target, name: str) -> bool:
     return True
 
 
-def read_bucket(target: Target, name: str, *, ours: bool, owner: str | None = None) -> BucketState:
+def read_bucket(
+    target: Target, name: str, *, ours: bool, owner: str | None = None, details: bool = True
+) -> BucketState:
+    """What we need to know of a bucket. For a brought one (`ours` False) that is its
+    notification configuration, and with `details` its region and encryption too."""
     s3 = target.client("s3")
     state = BucketState(name)
     try:
@@ -166,13 +170,14 @@ def read_bucket(target: Target, name: str, *, ours: bool, owner: str | None = No
     state.exists = True
     config = _get(s3.get_bucket_notification_configuration, Bucket=name)
     state.notification = notifications.clean(config)
-    enc = _get(s3.get_bucket_encryption, Bucket=name)
-    state.encryption = default_rule((enc or {}).get("ServerSideEncryptionConfiguration", {}))
-    state.encrypted = bool(state.encryption)
     if not ours:  # a brought bucket: we only ever touch its notification entry
-        state.region = _bucket_region(target, name, head)
-        state.kms_key_arn = _customer_key(target, state.encryption)
+        if details:
+            state.region = _bucket_region(target, name, head)
+            state.encryption = _encryption(target, name, tolerant=True)
+            state.kms_key_arn = _customer_key(target, state.encryption)
         return state
+    state.encryption = _encryption(target, name, tolerant=False)
+    state.encrypted = bool(state.encryption)
     tagging = _get(s3.get_bucket_tagging, Bucket=name)
     state.tags = {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
     pab = _get(s3.get_public_access_block, Bucket=name)
@@ -187,6 +192,18 @@ def read_bucket(target: Target, name: str, *, ours: bool, owner: str | None = No
         )
     )
     return state
+
+
+def _encryption(target: Target, name: str, *, tolerant: bool) -> dict[str, Any]:
+    """The bucket's default-encryption rule; for a brought bucket we may not read, {}."""
+    s3 = target.client("s3")
+    try:
+        enc = _get(s3.get_bucket_encryption, Bucket=name)
+    except ClientError as exc:
+        if tolerant and error_code(exc) in _DENIED:
+            return {}
+        raise
+    return default_rule((enc or {}).get("ServerSideEncryptionConfiguration", {}))
 
 
 def _bucket_region(target: Target, name: str, head: dict[str, Any]) -> str | None:

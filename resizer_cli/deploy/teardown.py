@@ -102,7 +102,7 @@ def _notification_actions(
     target: Target, source: str, names: Names, fn_arn: str, skipped: list[str], *, ours: bool
 ) -> list[Action]:
     try:
-        bucket = read_bucket(target, source, ours=ours)
+        bucket = read_bucket(target, source, ours=ours, details=False)
     except ResizerError:
         skipped.append(f"our notification entry on bucket {source} (bucket not accessible)")
         return []

@@ -174,3 +174,17 @@ def test_an_explicit_deny_is_called_what_it_is() -> None:
     )
     assert "grant" not in str(err)  # granting more cannot help against a Deny
     assert json.dumps(str(err))
+
+
+def test_a_brought_bucket_we_may_not_inspect_is_still_used_and_cleaned_up(
+    aws, target_factory, deploy
+) -> None:
+    target, _ = target_factory(source_bucket="my-photos")
+    _encrypt(_bring(target), "my-photos", "alias/theirs")  # a key we may not even describe
+    faults.install(Fault("s3", "GetBucketEncryption", "AccessDenied", "Access Denied",
+                         status=403, times=100, params={"Bucket": "my-photos"}))
+    deploy(target)  # only our notification entry needs the bucket
+    assert _decrypt_grants(target) == []
+    teardown_stack(target, Reporter.silent())
+    conf = target.client("s3").get_bucket_notification_configuration(Bucket="my-photos")
+    assert "LambdaFunctionConfigurations" not in conf
