@@ -92,7 +92,9 @@ def foreign(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> list[str]:
         check("role", inv.role.name, inv.role.tags)
     if inv.function is not None:
         check("function", d.function, inv.function.tags)
-    if inv.foreign_layers and d.layer_name not in chosen:
+    # Layers cannot be tagged: once a version of ours is there (adopted before), the name is
+    # shared, and the versions we did not publish are simply never deleted.
+    if inv.foreign_layers and not inv.layers and d.layer_name not in chosen:
         versions = ", ".join(f"v{v.version}" for v in inv.foreign_layers)
         found.append(f"layer {d.layer_name} (versions {versions} not published by resizer)")
     for entry in inv.source.notification.get("LambdaFunctionConfigurations", []):
