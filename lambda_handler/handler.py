@@ -8,6 +8,8 @@ Outcomes per record:
 - an S3 failure (throttling, timeout, permissions still propagating...): the other records
   are processed first, then the invocation raises so Lambda retries it. Outputs are
   overwritten with the same bytes, so a retry is harmless.
+
+Every S3 call names the account that must own its bucket (see lambda_handler.s3client).
 """
 
 from __future__ import annotations
@@ -26,76 +28,30 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lambda_handler.config import Config, ConfigError
-from lambda_handler.keys import is_own_output, metadata_value, output_key, relative_key, result_key
+from lambda_handler.keys import (
+    is_own_output,
+    key_problem,
+    metadata_problem,
+    metadata_value,
+    output_key,
+    relative_key,
+    result_key,
+)
+from lambda_handler.s3client import (
+    DENIED_CODES,
+    MISSING_CODES,
+    deleted_meanwhile,
+    error_code,
+    expected_owner,
+    is_transient,
+)
+from lambda_handler.s3client import default_client as _default_client
 from lambda_handler.thumbnail import (
     DEFAULT_RUNTIME_BASELINE_MB,
     Thumbnail,
     ThumbnailError,
     render,
 )
-
-# Error codes that say "try again later"; everything else from S3 is still raised (retrying
-# also covers IAM propagation right after setup), but is logged as not transient.
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "SlowDown",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "ServiceUnavailable",
-        "503",
-        "500",
-    }
-)
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-
-
-def _default_client() -> Any:
-    import os
-
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    s3: dict[str, str] = {}
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"):
-        s3["addressing_style"] = "path"  # emulators answer on one host, not bucket subdomains
-    client = boto3.client(
-        "s3",
-        config=BotoConfig(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=5,
-            read_timeout=30,
-            s3=s3,
-        ),
-    )
-    # Last on the same event as botocore's own add_expect_header, so it runs after it.
-    client.meta.events.register_last("before-call.s3", _no_expect_for_small_bodies)
-    return client
-
-
-# Bodies up to this size are sent at once rather than after a "100 Continue" round trip.
-_EXPECT_THRESHOLD = 1024 * 1024
-
-
-def _no_expect_for_small_bodies(params: dict[str, Any], **_: Any) -> None:
-    """botocore asks S3 for "100 Continue" before every PutObject body, whatever its size:
-    a round trip per thumbnail and result record. It only pays off for large bodies S3 might
-    refuse, not for our few kilobytes."""
-    headers = params.get("headers") or {}
-    body = params.get("body")
-    if "Expect" not in headers or body is None:
-        return
-    try:
-        size = len(body) if isinstance(body, bytes | bytearray) else len(body.getbuffer())
-    except (AttributeError, TypeError, ValueError):
-        return
-    if size <= _EXPECT_THRESHOLD:
-        del headers["Expect"]
-
 
 # The seam: tests point this at a client of their own (e.g. one that throttles). boto3 is
 # imported on first use, so importing this module stays fast.
@@ -237,11 +193,22 @@ def _process(
 
     started = time.perf_counter()
     base = {"request_id": request_id, "bucket": bucket, "key": key}
+    source_owner = expected_owner("SOURCE_BUCKET_OWNER", context)
+    dest_owner = expected_owner("DEST_BUCKET_OWNER", context) if dest != bucket else source_owner
+    record_key = result_key(config.results_prefix, rel)
+    problem = key_problem(record_key, "its result record")
+    if problem:
+        # No record can be written under that key: say so once; a retry would fail the same.
+        _log("error", "rejected", **base, error="key_too_long", reason=problem)
+        return "error"
     try:
-        obj = s3_client().get_object(Bucket=bucket, Key=key)
+        obj = s3_client().get_object(Bucket=bucket, Key=key, **source_owner)
     except Exception as exc:
-        if _error_code(exc) in _MISSING_CODES:
+        code = error_code(exc)
+        if code in MISSING_CODES:
             return skip("the object no longer exists")
+        if code in DENIED_CODES and deleted_meanwhile(s3_client(), bucket, key, source_owner):
+            return skip("the object no longer exists (S3 answered 403)")
         raise _s3_failure("GetObject", exc, base) from exc
     etag = str(obj.get("ETag", "")).strip('"')
     size = int(obj.get("ContentLength") or 0)
@@ -258,7 +225,7 @@ def _process(
     if too_big:
         obj["Body"].close()
         err = ThumbnailError("too_large", too_big)
-        return _reject(config, dest, rel, record_base, err, started, base)
+        return _reject(config, dest, rel, record_base, err, started, base, dest_owner)
     try:
         data = obj["Body"].read()
     except Exception as exc:
@@ -276,7 +243,7 @@ def _process(
                 memory_limit_mb=config.memory_mb,
             )
     except ThumbnailError as err:
-        return _reject(config, dest, rel, record_base, err, started, base)
+        return _reject(config, dest, rel, record_base, err, started, base, dest_owner)
     except _OutOfTime:
         slow = ThumbnailError(
             "too_slow",
@@ -284,7 +251,7 @@ def _process(
             f"(stopped after {_ms(started) / 1000:.1f} s); raise the timeout, or the memory "
             "(which also gives the function more CPU)",
         )
-        return _reject(config, dest, rel, record_base, slow, started, base)
+        return _reject(config, dest, rel, record_base, slow, started, base, dest_owner)
     del data
 
     source = rendering.source
@@ -295,6 +262,14 @@ def _process(
     }
     client = s3_client()
     out_keys = [output_key(config.dest_prefix, t.size, rel, t.format) for t in rendering.thumbnails]
+    # S3 refuses keys over 1024 bytes and metadata over 2 KB: a permanent error, so record it
+    # rather than let Lambda retry it twice.
+    too_long = next(
+        (p for p in (key_problem(k, "a thumbnail") for k in out_keys) if p), None
+    ) or metadata_problem(metadata)
+    if too_long:
+        long_key = ThumbnailError("key_too_long", too_long)
+        return _reject(config, dest, rel, record_base, long_key, started, base, dest_owner)
 
     def put_thumbnail(thumb: Thumbnail, out_key: str) -> None:
         client.put_object(
@@ -304,6 +279,7 @@ def _process(
             ContentType=thumb.content_type,
             CacheControl=config.cache_control,
             Metadata=metadata,
+            **dest_owner,
         )
 
     # The sizes are written at the same time: each PUT is mostly waiting for S3. All of them
@@ -339,7 +315,7 @@ def _process(
         "ms": ms,
         "time": _now(),
     }
-    _write_result(config, dest, rel, result, base)
+    _write_result(config, dest, rel, result, base, dest_owner)
     _log(
         "info",
         "thumbnails",
@@ -364,6 +340,7 @@ def _reject(
     err: ThumbnailError,
     started: float,
     base: dict[str, Any],
+    owner: dict[str, str] | None = None,
 ) -> str:
     ms = _ms(started)
     result = {
@@ -382,7 +359,7 @@ def _reject(
     if err.kind == "internal" and err.__cause__ is not None:
         extra["traceback"] = "".join(traceback.format_exception(err.__cause__))
     # The record first: if writing it fails, the S3 error is raised and Lambda retries.
-    _write_result(config, dest, rel, result, base)
+    _write_result(config, dest, rel, result, base, owner or {})
     _log(
         "error",
         "rejected",
@@ -412,7 +389,12 @@ def _too_big_to_read(size: int, config: Config) -> str | None:
 
 
 def _write_result(
-    config: Config, dest: str, rel: str, result: dict[str, Any], base: dict[str, Any]
+    config: Config,
+    dest: str,
+    rel: str,
+    result: dict[str, Any],
+    base: dict[str, Any],
+    owner: dict[str, str],
 ) -> None:
     try:
         s3_client().put_object(
@@ -421,29 +403,10 @@ def _write_result(
             Body=json.dumps(result, ensure_ascii=False).encode("utf-8"),
             ContentType="application/json",
             CacheControl="no-cache",
+            **owner,
         )
     except Exception as exc:
         raise _s3_failure("PutObject", exc, base) from exc
-
-
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code") or "") or None
-    return None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Throttling, 5xx and network trouble: worth a retry by Lambda."""
-    code = _error_code(exc)
-    if code is not None:
-        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return code in TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
-    try:
-        from botocore.exceptions import BotoCoreError
-    except ImportError:  # pragma: no cover - boto3 is always there on Lambda
-        return False
-    return isinstance(exc, BotoCoreError | OSError | TimeoutError)
 
 
 def _s3_failure(operation: str, exc: Exception, base: dict[str, Any]) -> _S3Failure:
@@ -452,7 +415,7 @@ def _s3_failure(operation: str, exc: Exception, base: dict[str, Any]) -> _S3Fail
         "s3_error",
         **base,
         operation=operation,
-        error=_error_code(exc) or type(exc).__name__,
+        error=error_code(exc) or type(exc).__name__,
         reason=str(exc),
         transient=is_transient(exc),
         retry=True,

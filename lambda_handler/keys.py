@@ -56,3 +56,40 @@ def result_key(results_prefix: str, rel: str) -> str:
 def metadata_value(text: str) -> str:
     """S3 user metadata must be ASCII: percent-encode the rest (decode with unquote)."""
     return quote(text, safe=_METADATA_SAFE)
+
+
+# S3's limits: "The name for a key is a sequence of Unicode characters whose UTF-8 encoding is
+# at most 1,024 bytes long", and user-defined metadata at most 2 KB, "the sum of the number of
+# bytes in the UTF-8 encoding of each key and value" (counted here with the x-amz-meta- prefix
+# each name travels with, to stay on the safe side).
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html
+MAX_KEY_BYTES = 1024
+MAX_METADATA_BYTES = 2048
+_META_PREFIX = "x-amz-meta-"
+
+
+def key_problem(key: str, what: str) -> str | None:
+    """Why `key` cannot be written to S3, or None."""
+    size = len(key.encode("utf-8"))
+    if size <= MAX_KEY_BYTES:
+        return None
+    return (
+        f"the key of {what} would be {size} bytes, over S3's {MAX_KEY_BYTES}: "
+        "upload the image under a shorter name"
+    )
+
+
+def metadata_size(metadata: dict[str, str]) -> int:
+    return sum(len((_META_PREFIX + k).encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+def metadata_problem(metadata: dict[str, str]) -> str | None:
+    """Why these user metadata cannot be sent to S3, or None."""
+    size = metadata_size(metadata)
+    if size <= MAX_METADATA_BYTES:
+        return None
+    return (
+        f"the thumbnails' metadata (the source key, percent-encoded) would be {size} bytes, "
+        f"over S3's {MAX_METADATA_BYTES}: upload the image under a shorter name"
+    )

@@ -53,6 +53,11 @@ class StackNotFound(ResizerError):
 
 
 _ACTION_RE = re.compile(r"not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9*]+)")
+# AWS names the kind of policy that denies explicitly: "... with an explicit deny in a
+# resource-based policy" (a bucket policy), "... in an identity-based policy", "... in a
+# service control policy", "... in a permissions boundary" ...
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
+_EXPLICIT_RE = re.compile(r"explicit deny in (?:an? )?([a-zA-Z -]+?policy|permissions boundary)")
 
 
 def error_code(exc: BaseException) -> str:
@@ -99,6 +104,15 @@ def from_boto(exc: BaseException, doing: str = "") -> ResizerError | None:
     if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
         m = _ACTION_RE.search(msg)
         action = m.group(1) if m else _operation_action(exc)
+        deny = _EXPLICIT_RE.search(msg)
+        if deny:
+            where = deny.group(1)
+            if "resource" in where:
+                where += " (e.g. a bucket policy)"
+            return ResizerError(
+                f"{prefix}{action} is refused by an explicit deny in a {where}",
+                "a Deny wins over any Allow: change that policy, or meet its conditions",
+            )
         return ResizerError(
             f"{prefix}access denied for {action}",
             f"grant {action} to your IAM identity, or use another --profile",

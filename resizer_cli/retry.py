@@ -24,6 +24,11 @@ def _scale() -> float:
         return 1.0
 
 
+def pause(seconds: float) -> None:
+    """Sleep for a polling interval, scaled like every retry delay."""
+    sleep(seconds * _scale())
+
+
 def retry_call(
     fn: Callable[[], T],
     *,

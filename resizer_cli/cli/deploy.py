@@ -56,6 +56,18 @@ def _setup(
             "--source-bucket", help="Use an existing bucket for uploads (kept on teardown)."
         ),
     ] = None,
+    source_bucket_owner: Annotated[
+        str | None,
+        typer.Option(
+            "--source-bucket-owner", help="Account id owning --source-bucket, if not yours."
+        ),
+    ] = None,
+    adopt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adopt", help="Let the stack manage this untagged resource of its name (repeat)."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
     ] = False,
@@ -90,8 +102,9 @@ def _setup(
         quality=quality,
         max_pixels=max_pixels,
         source_bucket=source_bucket,
+        source_bucket_owner=source_bucket_owner,
     )
-    result = setup_stack(tgt, reporter, dry_run=dry_run)
+    result = setup_stack(tgt, reporter, dry_run=dry_run, adopt=tuple(adopt or ()))
     if not dry_run:
         settings_mod.save_stack(settings)
         if result.changed:

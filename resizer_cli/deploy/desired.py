@@ -11,22 +11,26 @@ from typing import Any
 from resizer_cli.deploy import notifications, policy
 from resizer_cli.deploy.bundle import HANDLER
 from resizer_cli.errors import ResizerError
-from resizer_cli.naming import DEST_PREFIX, RESULTS_PREFIX, SOURCE_PREFIX, TAG_KEY, Names
+from resizer_cli.naming import (
+    DEST_PREFIX,
+    RESULTS_PREFIX,
+    SOURCE_PREFIX,
+    TAG_KEY,
+    Names,
+    dns_suffix,
+    partition_for,
+)
 from resizer_cli.settings import Settings, format_sizes
 
 LOG_RETENTION_DAYS = 14
 # Teardown from a fresh clone reads this tag (on the function and the role) to find the
 # user's own source bucket, where our notification entry must be removed.
 SOURCE_BUCKET_TAG = "resizer:source-bucket"
+SOURCE_OWNER_TAG = "resizer:source-bucket-owner"
+# On the function while its invocations are paused (reserved concurrency 0) for an
+# architecture switch; the value is the reserved concurrency to restore ("" for none).
+PAUSE_TAG = "resizer:paused"
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-def partition_for(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def validate_bucket_name(name: str) -> None:
@@ -64,13 +68,14 @@ class Desired:
     region: str
     source_bucket: str
     owns_source_bucket: bool
+    source_owner: str  # the account that must own the source bucket
     dest_bucket: str
     log_group: str
     role: str
     policy_name: str
     layer_name: str
     function: str
-    permission_sid: str
+    permission_prefix: str  # our statements' Sids start with it
     notification_id: str
     runtime: str
     architecture: str
@@ -90,7 +95,24 @@ class Desired:
 
     @property
     def partition(self) -> str:
-        return partition_for(self.region)
+        # Unknown regions never get here: STS refuses them first (see Target.account_id).
+        return partition_for(self.region) or "aws"
+
+    @property
+    def permission_sid(self) -> str:
+        names = Names(self.stack, self.account, self.region)
+        return names.permission_sid_for(self.bucket_arn(self.source_bucket), self.source_owner)
+
+    @property
+    def s3_service(self) -> str:
+        """S3's endpoint name in this region, as kms:ViaService sees it."""
+        return f"s3.{self.region}.{dns_suffix(self.partition)}"
+
+    @property
+    def log_group_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{self.log_group}"
+        )
 
     @property
     def tags(self) -> dict[str, str]:
@@ -116,16 +138,19 @@ class Desired:
     def trust_policy(self) -> dict[str, Any]:
         return policy.trust_policy()
 
-    @property
-    def role_policy(self) -> dict[str, Any]:
+    def role_policy(self, kms_key: str | None = None) -> dict[str, Any]:
+        """`kms_key`: the customer-managed key a brought bucket encrypts with, if any."""
         return policy.role_policy(
             partition=self.partition,
             account=self.account,
             region=self.region,
             source_bucket=self.source_bucket,
+            source_owner=self.source_owner,
             source_prefix=self.source_prefix,
             dest_bucket=self.dest_bucket,
             log_group=self.log_group,
+            kms_key=kms_key,
+            s3_service=self.s3_service,
         )
 
     @property
@@ -155,6 +180,8 @@ def desired_state(
             f"--source-bucket {names.source_bucket} is the stack's own destination bucket",
             "bring a bucket that resizer does not manage",
         )
+    brought_owner = None if names.owns_source_bucket else settings.source_bucket_owner
+    source_owner = brought_owner or names.account
     env = {
         "DEST_BUCKET": names.dest_bucket,
         "SOURCE_PREFIX": SOURCE_PREFIX,
@@ -165,21 +192,27 @@ def desired_state(
         "OUTPUT_FORMAT": settings.output_format,
         "QUALITY": str(settings.quality),
         "MAX_PIXELS": str(settings.max_pixels),
+        # The function sends these as ExpectedBucketOwner: a squatted bucket is refused.
+        "SOURCE_BUCKET_OWNER": source_owner,
+        "DEST_BUCKET_OWNER": names.account,
     }
     extra = {} if names.owns_source_bucket else {SOURCE_BUCKET_TAG: names.source_bucket}
+    if brought_owner:
+        extra[SOURCE_OWNER_TAG] = brought_owner
     return Desired(
         stack=names.stack,
         account=names.account,
         region=names.region,
         source_bucket=names.source_bucket,
         owns_source_bucket=names.owns_source_bucket,
+        source_owner=source_owner,
         dest_bucket=names.dest_bucket,
         log_group=names.log_group,
         role=names.role,
         policy_name=names.policy,
         layer_name=names.layer,
         function=names.function,
-        permission_sid=names.permission_sid,
+        permission_prefix=names.permission_sid,
         notification_id=names.notification_id,
         runtime=settings.effective_runtime,
         architecture=architecture,

@@ -7,13 +7,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
+from resizer_cli.bucket_guard import default_rule
 from resizer_cli.deploy import notifications
 from resizer_cli.deploy.desired import layer_marker
 from resizer_cli.deploy.retries import call
 from resizer_cli.errors import ResizerError, error_code
+from resizer_cli.naming import TAG_KEY
 
 _NOT_FOUND = {
     "404",
@@ -27,6 +29,7 @@ _NOT_FOUND = {
     "NoSuchPublicAccessBlockConfiguration",
 }
 _SHA_RE = re.compile(r"sha256:([0-9a-f]{64})")
+_DENIED = ("403", "AccessDenied", "Forbidden")
 
 
 def _get(fn: Any, **kwargs: Any) -> Any:
@@ -47,6 +50,13 @@ class BucketState:
     encrypted: bool = False
     public_access_blocked: bool = False
     notification: dict[str, Any] = field(default_factory=dict)
+    region: str | None = None  # read for a brought bucket: S3 only notifies its own region
+    encryption: dict[str, Any] = field(default_factory=dict)  # its default-encryption rule
+    kms_key_arn: str | None = None  # the customer-managed key of that rule, resolved
+
+    @property
+    def tagged(self) -> bool:
+        return TAG_KEY in self.tags
 
 
 @dataclass
@@ -72,6 +82,7 @@ class LayerVersion:
     arn: str
     sha256: str | None
     description: str
+    ours: bool = True
 
 
 @dataclass
@@ -93,7 +104,8 @@ class Inventory:
     role: RoleState | None
     layers: list[LayerVersion]
     function: FunctionState | None
-    permission: dict[str, Any] | None  # our statement in the function's resource policy
+    permissions: list[dict[str, Any]]  # our statements in the function's resource policy
+    foreign_layers: list[LayerVersion] = field(default_factory=list)
 
     @property
     def anything(self) -> bool:
@@ -107,34 +119,67 @@ class Inventory:
         )
 
 
-def read_bucket(target: Target, name: str, *, ours: bool) -> BucketState:
+def _head(target: Target, name: str) -> dict[str, Any] | None:
+    """HeadBucket with ExpectedBucketOwner (added by the bucket guard); None: no bucket."""
+    s3 = target.client("s3")
+    try:
+        return dict(call(lambda: s3.head_bucket(Bucket=name)))
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
+
+
+def _owned_elsewhere(target: Target, name: str) -> bool:
+    """After a 403: does the bucket answer when we do not insist on its owner?"""
+    try:
+        call(lambda: target.unguarded_client("s3").head_bucket(Bucket=name))
+    except ClientError:
+        return False
+    return True
+
+
+def read_bucket(
+    target: Target, name: str, *, ours: bool, owner: str | None = None, details: bool = True
+) -> BucketState:
+    """What we need to know of a bucket. For a brought one (`ours` False) that is its
+    notification configuration, and with `details` its region and encryption too."""
     s3 = target.client("s3")
     state = BucketState(name)
     try:
-        call(lambda: s3.head_bucket(Bucket=name))
+        head = _head(target, name)
     except ClientError as exc:
-        code = error_code(exc)
-        if code in _NOT_FOUND:
-            return state
-        if code in ("403", "AccessDenied", "Forbidden"):
-            if ours:
-                raise ResizerError(
-                    f"the bucket name {name} is taken by another AWS account",
-                    "choose another --stack name, or bring your own bucket with --source-bucket",
-                ) from None
+        if error_code(exc) not in _DENIED:
+            raise
+        elsewhere = _owned_elsewhere(target, name)
+        if ours:
             raise ResizerError(
-                f"cannot access bucket {name}", "check that it exists and that you may use it"
+                f"the bucket name {name} is taken by another AWS account",
+                "choose another --stack name, or bring your own bucket with --source-bucket",
             ) from None
-        raise
+        if elsewhere:
+            raise ResizerError(
+                f"bucket {name} is not owned by account {owner or target.account_id}",
+                "if another account owns it on purpose, pass --source-bucket-owner ACCOUNT_ID",
+            ) from None
+        raise ResizerError(
+            f"cannot access bucket {name}", "check that it exists and that you may use it"
+        ) from None
+    if head is None:
+        return state
     state.exists = True
     config = _get(s3.get_bucket_notification_configuration, Bucket=name)
     state.notification = notifications.clean(config)
-    if not ours:
-        return state  # a brought bucket: we only ever touch its notification entry
+    if not ours:  # a brought bucket: we only ever touch its notification entry
+        if details:
+            state.region = _bucket_region(target, name, head)
+            state.encryption = _encryption(target, name, tolerant=True)
+            state.kms_key_arn = _customer_key(target, state.encryption)
+        return state
+    state.encryption = _encryption(target, name, tolerant=False)
+    state.encrypted = bool(state.encryption)
     tagging = _get(s3.get_bucket_tagging, Bucket=name)
     state.tags = {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
-    enc = _get(s3.get_bucket_encryption, Bucket=name)
-    state.encrypted = bool((enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules"))
     pab = _get(s3.get_public_access_block, Bucket=name)
     conf = (pab or {}).get("PublicAccessBlockConfiguration", {})
     state.public_access_blocked = bool(conf) and all(
@@ -147,6 +192,60 @@ def read_bucket(target: Target, name: str, *, ours: bool) -> BucketState:
         )
     )
     return state
+
+
+def _encryption(target: Target, name: str, *, tolerant: bool) -> dict[str, Any]:
+    """The bucket's default-encryption rule; for a brought bucket we may not read, {}."""
+    s3 = target.client("s3")
+    try:
+        enc = _get(s3.get_bucket_encryption, Bucket=name)
+    except ClientError as exc:
+        if tolerant and error_code(exc) in _DENIED:
+            return {}
+        raise
+    return default_rule((enc or {}).get("ServerSideEncryptionConfiguration", {}))
+
+
+def _bucket_region(target: Target, name: str, head: dict[str, Any]) -> str | None:
+    headers = head.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    region = head.get("BucketRegion") or headers.get("x-amz-bucket-region")
+    if region:
+        return str(region)
+    try:
+        loc = call(lambda: target.client("s3").get_bucket_location(Bucket=name))
+    except ClientError:
+        return None  # not allowed to ask: S3 will say so when the notification is written
+    # LocationConstraint: empty for us-east-1, and the legacy "EU" for eu-west-1.
+    constraint = loc.get("LocationConstraint") or "us-east-1"
+    return "eu-west-1" if constraint == "EU" else str(constraint)
+
+
+def _customer_key(target: Target, rule: dict[str, Any]) -> str | None:
+    """The ARN of a bucket's customer-managed KMS key; None for SSE-S3 or the AWS-managed key.
+
+    The AWS-managed aws/s3 key lets any principal of its account decrypt through S3; a
+    customer-managed key needs kms:Decrypt in the reader's own policy.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html
+    """
+    if not str(rule.get("SSEAlgorithm", "")).startswith("aws:kms"):
+        return None
+    key = str(rule.get("KMSMasterKeyID") or "")
+    if not key or key in ("alias/aws/s3",) or key.endswith(":alias/aws/s3"):
+        return None
+    if key.startswith("arn:") and ":key/" in key:
+        return key
+    try:  # a key id or an alias: IAM needs the key's ARN
+        meta = call(lambda: target.client("kms").describe_key(KeyId=key))["KeyMetadata"]
+    except (ClientError, BotoCoreError) as exc:
+        raise ResizerError(
+            f"the source bucket encrypts with KMS key {key}, whose ARN resizer cannot read "
+            f"({error_code(exc) or type(exc).__name__})",
+            "grant kms:DescribeKey on that key to your identity, or set the bucket's default "
+            "encryption to the key's ARN",
+        ) from None
+    if meta.get("KeyManager") == "AWS":
+        return None
+    return str(meta["Arn"])
 
 
 def read_log_group(target: Target, name: str) -> LogGroupState | None:
@@ -192,8 +291,11 @@ def _as_doc(doc: Any) -> dict[str, Any]:
     return dict(doc)
 
 
-def read_layers(target: Target, layer_name: str, stack: str) -> list[LayerVersion]:
-    """Our published versions (identified by name + description marker), oldest first."""
+def read_layer_versions(
+    target: Target, layer_name: str, stack: str
+) -> tuple[list[LayerVersion], list[LayerVersion]]:
+    """(ours, foreign): the versions under our layer name, oldest first. Ours are the ones
+    whose description carries our marker (layers cannot be tagged)."""
     lam = target.client("lambda")
     out: list[LayerVersion] = []
     marker: str | None = None
@@ -204,18 +306,26 @@ def read_layers(target: Target, layer_name: str, stack: str) -> list[LayerVersio
         resp = _get(lam.list_layer_versions, **kwargs) or {}
         for v in resp.get("LayerVersions", []):
             desc = v.get("Description", "") or ""
-            if not desc.startswith(layer_marker(stack)):
-                continue
             m = _SHA_RE.search(desc)
             out.append(
                 LayerVersion(
-                    int(v["Version"]), v["LayerVersionArn"], m.group(1) if m else None, desc
+                    int(v["Version"]),
+                    v["LayerVersionArn"],
+                    m.group(1) if m else None,
+                    desc,
+                    ours=desc.startswith(layer_marker(stack)),
                 )
             )
         marker = resp.get("NextMarker")
         if not marker:
             break
-    return sorted(out, key=lambda v: v.version)
+    out.sort(key=lambda v: v.version)
+    return [v for v in out if v.ours], [v for v in out if not v.ours]
+
+
+def read_layers(target: Target, layer_name: str, stack: str) -> list[LayerVersion]:
+    """Our published versions, oldest first."""
+    return read_layer_versions(target, layer_name, stack)[0]
 
 
 def read_function(target: Target, name: str) -> FunctionState | None:
@@ -228,14 +338,16 @@ def read_function(target: Target, name: str) -> FunctionState | None:
     return FunctionState(config["FunctionArn"], config, dict(tags.get("Tags", {})))
 
 
-def read_permission(target: Target, function: str, sid: str) -> dict[str, Any] | None:
+def read_permissions(target: Target, function: str, prefix: str) -> list[dict[str, Any]]:
+    """Our statements (Sid starting with `prefix`) in the function's resource policy."""
     resp = _get(target.client("lambda").get_policy, FunctionName=function)
     if resp is None:
-        return None
-    for stmt in json.loads(resp["Policy"]).get("Statement", []):
-        if stmt.get("Sid") == sid:
-            return dict(stmt)
-    return None
+        return []
+    return [
+        dict(stmt)
+        for stmt in json.loads(resp["Policy"]).get("Statement", [])
+        if str(stmt.get("Sid", "")).startswith(prefix)
+    ]
 
 
 def read_inventory(
@@ -249,15 +361,18 @@ def read_inventory(
     role: str,
     layer_name: str,
     function: str,
-    permission_sid: str,
+    permission_prefix: str,
+    source_owner: str | None = None,
 ) -> Inventory:
     fn = read_function(target, function)
+    layers, foreign_layers = read_layer_versions(target, layer_name, stack)
     return Inventory(
-        source=read_bucket(target, source_bucket, ours=owns_source_bucket),
+        source=read_bucket(target, source_bucket, ours=owns_source_bucket, owner=source_owner),
         dest=read_bucket(target, dest_bucket, ours=True),
         log_group=read_log_group(target, log_group),
         role=read_role(target, role),
-        layers=read_layers(target, layer_name, stack),
+        layers=layers,
         function=fn,
-        permission=read_permission(target, function, permission_sid) if fn else None,
+        permissions=read_permissions(target, function, permission_prefix) if fn else [],
+        foreign_layers=foreign_layers,
     )

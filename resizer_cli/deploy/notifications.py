@@ -51,7 +51,9 @@ def filter_rules(entry: dict[str, Any]) -> tuple[str, str]:
 
 
 def is_ours(entry: dict[str, Any], notification_id: str, function_arn: str) -> bool:
-    return entry.get("Id") == notification_id or entry.get("LambdaFunctionArn") == function_arn
+    """Our Id *and* our function: a rule someone else made (even one invoking our function,
+    or one reusing our Id) is theirs, and is never rewritten or removed."""
+    return entry.get("Id") == notification_id and entry.get("LambdaFunctionArn") == function_arn
 
 
 def find_ours(

@@ -6,11 +6,12 @@ an overlapping notification rule, a missing brought bucket) is refused here, bef
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from resizer_cli.deploy import notifications, policy
-from resizer_cli.deploy.desired import SOURCE_BUCKET_TAG, Desired
+from resizer_cli.deploy import notifications, ownership, policy
+from resizer_cli.deploy.desired import PAUSE_TAG, SOURCE_BUCKET_TAG, Desired
 from resizer_cli.deploy.inventory import BucketState, Inventory
 from resizer_cli.errors import ResizerError
 from resizer_cli.naming import TAG_KEY
@@ -22,6 +23,10 @@ _VERBS = {
     "update-config": "update configuration of",
     "update-trust": "update trust policy of",
     "remove-extra": "remove extra policies from",
+    "remove-stale": "remove stale statements of",
+    "pause": "pause invocations of",
+    "resume": "resume invocations of",
+    "drain": "let running invocations finish in",
 }
 
 
@@ -82,10 +87,12 @@ def _bucket_actions(bucket: BucketState, d: Desired, which: str) -> list[Action]
 
 def _role_actions(inv: Inventory, d: Desired) -> list[Action]:
     role = inv.role
+    document = d.role_policy(inv.source.kms_key_arn)
     if role is None:
+        detail = "least privilege" + (", kms:Decrypt via S3" if inv.source.kms_key_arn else "")
         return [
             Action("role", d.role, "create", "assumable by Lambda only"),
-            Action("role-policy", d.policy_name, "put", "least privilege"),
+            Action("role-policy", d.policy_name, "put", detail, {"document": document}),
         ]
     out: list[Action] = []
     if policy.canonical(role.trust_policy) != policy.canonical(d.trust_policy):
@@ -96,9 +103,15 @@ def _role_actions(inv: Inventory, d: Desired) -> list[Action]:
             Action("role", d.role, "tag", "tags differ", {"stale": _stale_tags(role.tags, d)})
         )
     current = role.inline_policies.get(d.policy_name)
-    if current is None or policy.canonical(current) != policy.canonical(d.role_policy):
+    if current is None or policy.canonical(current) != policy.canonical(document):
         out.append(
-            Action("role-policy", d.policy_name, "put", "missing" if current is None else "differs")
+            Action(
+                "role-policy",
+                d.policy_name,
+                "put",
+                "missing" if current is None else "differs",
+                {"document": document},
+            )
         )
     extra = sorted(n for n in role.inline_policies if n != d.policy_name)
     if extra or role.attached_policies:
@@ -116,7 +129,9 @@ def _role_actions(inv: Inventory, d: Desired) -> list[Action]:
 
 def _stale_tags(tags: dict[str, str], d: Desired) -> list[str]:
     """Our own tag keys that no longer apply (e.g. a source bucket no longer brought)."""
-    return sorted(k for k in tags if k.startswith("resizer:") and k not in d.owner_tags)
+    return sorted(
+        k for k in tags if k.startswith("resizer:") and k not in d.owner_tags and k != PAUSE_TAG
+    )
 
 
 def _choose_layer(inv: Inventory, d: Desired) -> str | None:
@@ -140,8 +155,14 @@ def _function_actions(inv: Inventory, d: Desired, layer_arn: str | None) -> list
         if c.get("CodeSha256") != want:
             code_changes.append("handler code changed")
     arch = (c.get("Architectures") or ["x86_64"])[0]
+    paused = PAUSE_TAG in fn.tags  # an architecture switch was cut short
     if arch != d.architecture:
         code_changes.append(f"architecture {arch} → {d.architecture}")
+        # UpdateFunctionCode switches the architecture, UpdateFunctionConfiguration the
+        # layer: nothing may run in between, when the code and its layer disagree.
+        if not paused:
+            out.append(Action("function", d.function, "pause", "while code and layer switch"))
+        paused = True
     if code_changes:
         out.append(Action("function", d.function, "update-code", ", ".join(code_changes)))
     changes = []
@@ -164,6 +185,8 @@ def _function_actions(inv: Inventory, d: Desired, layer_arn: str | None) -> list
         changes.append("layer version")
     if changes:
         out.append(Action("function", d.function, "update-config", "; ".join(changes)))
+    if paused:
+        out.append(Action("function", d.function, "resume", "code and layer agree"))
     stale = _stale_tags(fn.tags, d)
     if any(fn.tags.get(k) != v for k, v in d.owner_tags.items()) or stale:
         out.append(Action("function", d.function, "tag", "tags differ", {"stale": stale}))
@@ -178,21 +201,35 @@ def _permission_ok(stmt: dict[str, Any] | None, d: Desired) -> bool:
     service = principal.get("Service") if isinstance(principal, dict) else principal
     return (
         cond.get("ArnLike", {}).get("AWS:SourceArn") == d.bucket_arn(d.source_bucket)
-        and cond.get("StringEquals", {}).get("AWS:SourceAccount") == d.account
+        and cond.get("StringEquals", {}).get("AWS:SourceAccount") == d.source_owner
         and service == "s3.amazonaws.com"
         and stmt.get("Action") in ("lambda:InvokeFunction", ["lambda:InvokeFunction"])
     )
 
 
-def plan(d: Desired, inv: Inventory) -> Plan:
-    notifications.check_no_recursion(
-        d.source_bucket, d.dest_bucket, d.source_prefix, d.dest_prefix, d.results_prefix
-    )
-    if not d.owns_source_bucket and not inv.source.exists:
+def _check_brought_bucket(d: Desired, inv: Inventory) -> None:
+    if not inv.source.exists:
         raise ResizerError(
             f"the source bucket {d.source_bucket} does not exist",
             "create it first, or drop --source-bucket to let resizer create one",
         )
+    if inv.source.region and inv.source.region != d.region:
+        # S3 only notifies a function in the bucket's own region.
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventNotifications.html
+        raise ResizerError(
+            f"the source bucket {d.source_bucket} is in {inv.source.region}, the stack in "
+            f"{d.region}: S3 can only notify a function in the bucket's own region",
+            f"deploy the stack with --region {inv.source.region}, or bring a bucket in {d.region}",
+        )
+
+
+def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
+    notifications.check_no_recursion(
+        d.source_bucket, d.dest_bucket, d.source_prefix, d.dest_prefix, d.results_prefix
+    )
+    if not d.owns_source_bucket:
+        _check_brought_bucket(d, inv)
+    ownership.check(d, inv, adopt)
     notifications.check_no_overlap(
         d.source_bucket, inv.source.notification, d.notification, d.notification_id, d.function_arn
     )
@@ -231,11 +268,14 @@ def plan(d: Desired, inv: Inventory) -> Plan:
 
     actions += _function_actions(inv, d, layer_arn)
 
-    if inv.function is None or not _permission_ok(inv.permission, d):
-        how = "add" if inv.permission is None else "replace"
+    # Add the new grant before the notification and before any old grant goes.
+    current = next((s for s in inv.permissions if s.get("Sid") == d.permission_sid), None)
+    if inv.function is None or not _permission_ok(current, d):
+        how = "add" if current is None else "replace"
         actions.append(
             Action("permission", d.permission_sid, how, f"s3.amazonaws.com from {d.source_bucket}")
         )
+    stale = sorted(str(s.get("Sid")) for s in inv.permissions if s.get("Sid") != d.permission_sid)
 
     ours = notifications.find_ours(inv.source.notification, d.notification_id, d.function_arn)
     if len(ours) != 1 or not notifications.same_entry(ours[0], d.notification):
@@ -246,6 +286,11 @@ def plan(d: Desired, inv: Inventory) -> Plan:
         if others:
             detail += f", keeping {others} other rule(s)"
         actions.append(Action("notification", d.source_bucket, "put", detail))
+    if stale:
+        actions.append(
+            Action("permission", d.permission_prefix, "remove-stale", ", ".join(stale),
+                   {"sids": stale})
+        )
 
     keep = layer_arn
     old = [v.version for v in inv.layers if v.arn != keep]

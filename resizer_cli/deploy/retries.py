@@ -94,8 +94,3 @@ def call_create_function(fn: Callable[[], T]) -> T:
         attempts=30,
         delay=5.0,
     )
-
-
-def call_put_notification(fn: Callable[[], T]) -> T:
-    """S3 validates the Lambda destination; right after add_permission that can fail a while."""
-    return call(fn, also=is_destination_unvalidated, attempts=10, delay=1.0, max_delay=16.0)

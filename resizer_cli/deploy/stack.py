@@ -16,8 +16,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from resizer_cli.aws import Target
 from resizer_cli.deploy.apply import Applier, translate
 from resizer_cli.deploy.bundle import Artifact, build_handler_bundle
-from resizer_cli.deploy.desired import SOURCE_BUCKET_TAG, Desired, desired_state
+from resizer_cli.deploy.desired import (
+    SOURCE_BUCKET_TAG,
+    SOURCE_OWNER_TAG,
+    Desired,
+    desired_state,
+)
 from resizer_cli.deploy.inventory import Inventory, read_function, read_inventory, read_role
+from resizer_cli.deploy.lock import stack_lock
 from resizer_cli.deploy.plan import Action, Plan, plan
 from resizer_cli.errors import StackNotFound, error_code
 from resizer_cli.output import Reporter
@@ -97,7 +103,8 @@ def inventory_for(target: Target, d: Desired) -> Inventory:
             role=d.role,
             layer_name=d.layer_name,
             function=d.function,
-            permission_sid=d.permission_sid,
+            permission_prefix=d.permission_prefix,
+            source_owner=d.source_owner,
         )
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "reading the stack") from None
@@ -124,7 +131,10 @@ def default_sources() -> Sources:
 
 
 def compute_plan(
-    target: Target, reporter: Reporter, sources: Sources | None = None
+    target: Target,
+    reporter: Reporter,
+    sources: Sources | None = None,
+    adopt: tuple[str, ...] = (),
 ) -> tuple[Desired, Plan]:
     """Build the artifacts locally (nothing remote), read the stack and plan the difference."""
     sources = sources or default_sources()
@@ -145,7 +155,7 @@ def compute_plan(
     )
     with reporter.step("read what exists") as step:
         inventory = inventory_for(target, desired)
-        the_plan = plan(desired, inventory)
+        the_plan = plan(desired, inventory, adopt)
         step.note(f"{len(the_plan.actions)} change(s) needed")
     return desired, the_plan
 
@@ -156,8 +166,28 @@ def setup_stack(
     *,
     dry_run: bool = False,
     sources: Sources | None = None,
+    adopt: tuple[str, ...] = (),
 ) -> SetupResult:
-    desired, the_plan = compute_plan(target, reporter, sources)
+    if dry_run:
+        return _setup(target, reporter, dry_run=True, sources=sources, adopt=adopt)
+    with stack_lock(target.settings.stack, lock_scope(target), "setup"):
+        return _setup(target, reporter, dry_run=False, sources=sources, adopt=adopt)
+
+
+def lock_scope(target: Target) -> str:
+    """Where a stack lives: two regions (or accounts) of one stack name never share a lock."""
+    return f"{target.settings.target}-{target.account_id}-{target.settings.region}"
+
+
+def _setup(
+    target: Target,
+    reporter: Reporter,
+    *,
+    dry_run: bool,
+    sources: Sources | None,
+    adopt: tuple[str, ...],
+) -> SetupResult:
+    desired, the_plan = compute_plan(target, reporter, sources, adopt)
     result = SetupResult(
         stack=desired.stack,
         target=target.settings.target,
@@ -181,28 +211,40 @@ def setup_stack(
     return result
 
 
-def tagged_source_bucket(target: Target) -> str | None:
-    """The brought source bucket recorded on the function (or role) by setup, if any."""
+def stack_tags(target: Target) -> dict[str, str]:
+    """The tags setup put on the function (or, if it is gone, the role)."""
     names = target.names
     try:
         fn = read_function(target, names.function)
         if fn is not None:
-            return fn.tags.get(SOURCE_BUCKET_TAG)
+            return fn.tags
         role = read_role(target, names.role)
-        return role.tags.get(SOURCE_BUCKET_TAG) if role else None
+        return role.tags if role else {}
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "reading the stack") from None
+
+
+def tagged_source_bucket(target: Target) -> str | None:
+    """The brought source bucket recorded on the function (or role) by setup, if any."""
+    return stack_tags(target).get(SOURCE_BUCKET_TAG)
 
 
 def with_discovered_source(target: Target) -> Target:
     """From a fresh clone the settings do not know a brought bucket; the stack's tags do."""
     if target.settings.source_bucket:
         return target
-    brought = tagged_source_bucket(target)
+    tags = stack_tags(target)
+    brought = tags.get(SOURCE_BUCKET_TAG)
     if not brought:
         return target
-    settings = dataclasses.replace(target.settings, source_bucket=brought)
-    found = Target(settings, endpoint_url=target.endpoint_url, _clients=target._clients)
+    settings = dataclasses.replace(
+        target.settings,
+        source_bucket=brought,
+        source_bucket_owner=target.settings.source_bucket_owner or tags.get(SOURCE_OWNER_TAG),
+    )
+    found = Target(
+        settings, endpoint_url=target.endpoint_url, _clients=target._clients, _guard=target._guard
+    )
     found.__dict__["account_id"] = target.account_id  # already resolved: no second STS call
     return found
 

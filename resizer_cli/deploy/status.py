@@ -19,7 +19,15 @@ from resizer_cli.deploy.stack import ZipArtifact, effective_architecture, invent
 from resizer_cli.errors import ResizerError, StackNotFound, error_code
 
 WINDOW_S = 3600
-MAX_EVENTS = 20_000  # enough for "recent"; avoids paging through a flood
+# Lambda writes one REPORT line per invocation. CloudWatch filters server-side, so only the
+# lines counted cross the network: exact at any volume, without paging through every event.
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
+REPORT_PATTERN = '"REPORT RequestId"'
+# A superset of the error lines (terms are case-sensitive); each is then checked exactly.
+ERROR_PATTERN = (
+    '?ERROR ?error ?Traceback ?"Task timed out" ?"Runtime.ExitError" ?"Runtime.OutOfMemory"'
+)
+MAX_PAGES = 200  # a safety net: at 10,000 events a page, far beyond "recent"
 
 
 def _is_error_line(message: str) -> bool:
@@ -41,30 +49,44 @@ def _is_error_line(message: str) -> bool:
     )
 
 
+def _scan(
+    logs: Any, group: str, start_ms: int, pattern: str, keep: Callable[[str], bool]
+) -> tuple[int, str, bool]:
+    """(count of matching lines, the last one, whether the page cap cut the scan short)."""
+    kwargs: dict[str, Any] = {
+        "logGroupName": group, "startTime": start_ms, "filterPattern": pattern
+    }
+    count, last = 0, ""
+    for _ in range(MAX_PAGES):
+        resp = logs.filter_log_events(**kwargs)
+        for event in resp.get("events", []):
+            msg = str(event.get("message", ""))
+            if keep(msg):
+                count += 1
+                last = msg
+        token = resp.get("nextToken")
+        if not token or token == kwargs.get("nextToken"):
+            return count, last, False
+        kwargs["nextToken"] = token
+    return count, last, True
+
+
 def recent_invocations(
     target: Target, log_group: str, *, now: float | None = None
 ) -> dict[str, Any]:
     """Count REPORT lines (one per invocation) and error lines in the last hour."""
     logs = target.client("logs")
     end = int((now if now is not None else time.time()) * 1000)
-    kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": end - WINDOW_S * 1000}
-    invocations = errors = seen = 0
+    start = end - WINDOW_S * 1000
+    invocations = errors = 0
     last_error = ""
+    truncated = False
     try:
-        while True:
-            resp = logs.filter_log_events(**kwargs)
-            for event in resp.get("events", []):
-                msg = event.get("message", "")
-                seen += 1
-                if msg.startswith("REPORT "):
-                    invocations += 1
-                elif _is_error_line(msg):
-                    errors += 1
-                    last_error = msg.strip()[:200]
-            token = resp.get("nextToken")
-            if not token or seen >= MAX_EVENTS:
-                break
-            kwargs["nextToken"] = token
+        invocations, _, cut = _scan(
+            logs, log_group, start, REPORT_PATTERN, lambda m: m.startswith("REPORT ")
+        )
+        errors, last_error, cut2 = _scan(logs, log_group, start, ERROR_PATTERN, _is_error_line)
+        truncated = cut or cut2
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
@@ -72,8 +94,8 @@ def recent_invocations(
         "window_minutes": WINDOW_S // 60,
         "invocations": invocations,
         "errors": errors,
-        "last_error": last_error or None,
-        "truncated": seen >= MAX_EVENTS,
+        "last_error": last_error.strip()[:200] or None,
+        "truncated": truncated,
     }
 
 
@@ -133,8 +155,12 @@ def stack_status(
             "memory": fn.config.get("MemorySize") if fn else None,
             "timeout": fn.config.get("Timeout") if fn else None,
             "state": fn.config.get("State") if fn else None,
+            "last_update": fn.config.get("LastUpdateStatus") if fn else None,
         },
-        "permission": {"name": d.permission_sid, "exists": inv.permission is not None},
+        "permission": {
+            "name": d.permission_sid,
+            "exists": any(s.get("Sid") == d.permission_sid for s in inv.permissions),
+        },
         "notification": {"name": d.notification_id, "exists": bool(ours)},
         "layer": {"name": d.layer_name, "versions": layer_info},
     }

@@ -2,8 +2,12 @@
 
 Resources are found by their deterministic names and checked by tag (layers, which cannot be
 tagged, by name and description), so teardown works from a fresh clone with no local state.
-A source bucket the user brought is found from the tag `setup` puts on the function and the
-role; only our notification entry is removed from it, never the bucket or its other rules.
+Anything under one of our names without our tag is left alone and reported. A source bucket
+the user brought is found from the tag `setup` puts on the function and the role; only our
+notification entry is removed from it, never the bucket or its other rules.
+
+Order: first the trigger (our notification entry, then the invoke permission), then a
+bounded wait for invocations already running, then the function and what it used.
 """
 
 from __future__ import annotations
@@ -15,21 +19,24 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
-from resizer_cli.deploy import notifications, retries
+from resizer_cli.deploy import drain, emptying, notifications, ownership, retries
 from resizer_cli.deploy.apply import translate
-from resizer_cli.deploy.desired import SOURCE_BUCKET_TAG, partition_for
+from resizer_cli.deploy.apply_wiring import remove_entry
+from resizer_cli.deploy.desired import SOURCE_BUCKET_TAG, SOURCE_OWNER_TAG
 from resizer_cli.deploy.inventory import (
     read_bucket,
     read_function,
-    read_layers,
+    read_layer_versions,
     read_log_group,
-    read_permission,
+    read_permissions,
     read_role,
 )
+from resizer_cli.deploy.lock import stack_lock
 from resizer_cli.deploy.plan import Action
+from resizer_cli.deploy.stack import lock_scope
 from resizer_cli.errors import ResizerError, error_code
-from resizer_cli.naming import TAG_KEY, Names
-from resizer_cli.output import Reporter
+from resizer_cli.naming import Names
+from resizer_cli.output import Reporter, Step
 
 
 @dataclass
@@ -56,11 +63,7 @@ class TeardownPlan:
     brought_bucket: str | None
     function_arn: str
     actions: list[Action]
-    skipped: list[str]  # resources with our names that are not tagged as ours: left alone
-
-
-def _ours(tags: dict[str, str], stack: str) -> bool:
-    return tags.get(TAG_KEY) == stack
+    skipped: list[str]  # resources with our names that are not ours: left alone
 
 
 def plan_teardown(target: Target) -> TeardownPlan:
@@ -70,54 +73,100 @@ def plan_teardown(target: Target) -> TeardownPlan:
         raise translate(exc, "reading the stack") from None
 
 
+def _own_buckets(
+    target: Target, names: Names, brought: str | None, skipped: list[str]
+) -> list[str]:
+    out = []
+    for bucket_name in (names.own_source_bucket, names.dest_bucket):
+        if bucket_name == brought:
+            continue  # the user's bucket, even if its name looks like one of ours
+        try:
+            bucket = read_bucket(target, bucket_name, ours=True)
+        except ResizerError:  # 403: another account's, or not ours to read: not ours to delete
+            skipped.append(f"bucket {bucket_name} (not accessible, or owned by another account)")
+            continue
+        if not bucket.exists:
+            continue
+        why = ownership.describe_tag(bucket.tags, names.stack)
+        # An untagged bucket is ours only if this machine was creating it when setup stopped.
+        if why is not None and not (
+            not bucket.tagged and ownership.was_creating(bucket_name, names.stack)
+        ):
+            skipped.append(f"bucket {bucket_name} ({why})")
+            continue
+        out.append(bucket_name)
+    return out
+
+
+def _notification_actions(
+    target: Target, source: str, names: Names, fn_arn: str, skipped: list[str], *, ours: bool
+) -> list[Action]:
+    try:
+        bucket = read_bucket(target, source, ours=ours, details=False)
+    except ResizerError:
+        skipped.append(f"our notification entry on bucket {source} (bucket not accessible)")
+        return []
+    if not bucket.exists:
+        return []
+    out = []
+    if notifications.find_ours(bucket.notification, names.notification_id, fn_arn):
+        out.append(Action("notification", source, "remove", "our entry only"))
+    for entry in bucket.notification.get("LambdaFunctionConfigurations", []):
+        if entry.get("LambdaFunctionArn") == fn_arn and entry.get("Id") != names.notification_id:
+            skipped.append(
+                f"notification rule {entry.get('Id', '(no id)')!r} on bucket {source} "
+                "(not ours, though it invokes our function)"
+            )
+    return out
+
+
 def _plan(target: Target) -> TeardownPlan:
     settings = target.settings
     names = Names(settings.stack, target.account_id, settings.region)
-    partition = partition_for(settings.region)
-    fn_arn = f"arn:{partition}:lambda:{names.region}:{names.account}:function:{names.function}"
+    fn_arn = (
+        f"arn:{target.partition}:lambda:{names.region}:{names.account}:function:{names.function}"
+    )
     actions: list[Action] = []
     skipped: list[str] = []
 
     fn = read_function(target, names.function)
     role = read_role(target, names.role)
-    brought = (
-        (fn.tags.get(SOURCE_BUCKET_TAG) if fn else None)
-        or (role.tags.get(SOURCE_BUCKET_TAG) if role else None)
-        or settings.source_bucket
-    )
-
-    own_buckets = []
-    for bucket_name in (names.source_bucket, names.dest_bucket):
-        if bucket_name == brought:
-            continue  # the user's bucket, even if its name looks like one of ours
-        try:
-            bucket = read_bucket(target, bucket_name, ours=True)
-        except ResizerError:  # 403: not ours to read, so not ours to delete
-            skipped.append(f"bucket {bucket_name} (not accessible)")
-            continue
-        if not bucket.exists:
-            continue
-        # create_bucket and put_bucket_tagging are two calls: an untagged bucket with our
-        # account- and region-specific name is one an interrupted setup left behind.
-        if bucket.tags.get(TAG_KEY, names.stack) != names.stack:
-            skipped.append(f"bucket {bucket_name} (tagged for another stack)")
-            continue
-        own_buckets.append(bucket_name)
-
+    tags = (fn.tags if fn else None) or (role.tags if role else None) or {}
+    brought = tags.get(SOURCE_BUCKET_TAG) or settings.source_bucket
     if brought:
-        src = read_bucket(target, brought, ours=False)
-        if src.exists and notifications.find_ours(src.notification, names.notification_id, fn_arn):
-            actions.append(Action("notification", brought, "remove", "our entry only"))
+        owner = tags.get(SOURCE_OWNER_TAG) or settings.source_bucket_owner or names.account
+        target.expect_bucket_owner(brought, owner)
+    target.names  # noqa: B018 - registers our own buckets' expected owner
+
+    own_buckets = _own_buckets(target, names, brought, skipped)
+    # The trigger goes first: nothing new starts while the rest is removed.
+    if brought:
+        actions += _notification_actions(target, brought, names, fn_arn, skipped, ours=False)
+    elif names.own_source_bucket in own_buckets:
+        actions += _notification_actions(
+            target, names.own_source_bucket, names, fn_arn, skipped, ours=True
+        )
 
     if fn is not None:
-        if _ours(fn.tags, names.stack):
-            if read_permission(target, names.function, names.permission_sid):
-                actions.append(Action("permission", names.permission_sid, "remove"))
+        why = ownership.describe_tag(fn.tags, names.stack)
+        if why is None:
+            sids = [str(s["Sid"]) for s in read_permissions(target, names.function,
+                                                            names.permission_sid)]
+            if sids:
+                actions.append(
+                    Action("permission", names.permission_sid, "remove", ", ".join(sids),
+                           {"sids": sids})
+                )
+            timeout = int(fn.config.get("Timeout") or 3)
+            actions.append(
+                Action("function", names.function, "drain", "running invocations",
+                       {"timeout": timeout})
+            )
             actions.append(Action("function", names.function, "delete"))
         else:
-            skipped.append(f"function {names.function} (not tagged as ours)")
+            skipped.append(f"function {names.function} ({why})")
 
-    layers = read_layers(target, names.layer, names.stack)
+    layers, foreign_layers = read_layer_versions(target, names.layer, names.stack)
     if layers:
         actions.append(
             Action(
@@ -128,9 +177,13 @@ def _plan(target: Target) -> TeardownPlan:
                 {"versions": [v.version for v in layers]},
             )
         )
+    if foreign_layers:
+        versions = ", ".join(f"v{v.version}" for v in foreign_layers)
+        skipped.append(f"layer {names.layer} versions {versions} (not published by resizer)")
 
     if role is not None:
-        if _ours(role.tags, names.stack):
+        why = ownership.describe_tag(role.tags, names.stack)
+        if why is None:
             actions.append(
                 Action(
                     "role",
@@ -144,14 +197,15 @@ def _plan(target: Target) -> TeardownPlan:
                 )
             )
         else:
-            skipped.append(f"role {names.role} (not tagged as ours)")
+            skipped.append(f"role {names.role} ({why})")
 
     lg = read_log_group(target, names.log_group)
     if lg is not None:
-        if _ours(lg.tags, names.stack):
+        why = ownership.describe_tag(lg.tags, names.stack)
+        if why is None:
             actions.append(Action("log-group", names.log_group, "delete"))
         else:
-            skipped.append(f"log group {names.log_group} (not tagged as ours)")
+            skipped.append(f"log group {names.log_group} ({why})")
 
     for bucket_name in own_buckets:
         actions.append(Action("bucket", bucket_name, "delete", "with every object version"))
@@ -171,92 +225,58 @@ def apply_teardown(target: Target, tplan: TeardownPlan, reporter: Reporter) -> N
 
 def _ignore_missing(fn: Any, *codes: str) -> None:
     try:
-        retries.call(fn)
+        retries.call(fn, also=retries.is_update_in_progress)
     except ClientError as exc:
         if error_code(exc) not in (*codes, "ResourceNotFoundException", "NoSuchEntity"):
             raise
 
 
-def _run(target: Target, tplan: TeardownPlan, action: Action, step: Any) -> None:
+def _run(target: Target, tplan: TeardownPlan, action: Action, step: Step) -> None:
     names = tplan.names
     kind = (action.resource, action.action)
+    lam = target.client("lambda")
     if kind == ("notification", "remove"):
-        s3 = target.client("s3")
-        current = notifications.clean(
-            retries.call(lambda: s3.get_bucket_notification_configuration(Bucket=action.name))
-        )
-        remaining = notifications.remove(current, names.notification_id, tplan.function_arn)
-        retries.call(
-            lambda: s3.put_bucket_notification_configuration(
-                Bucket=action.name, NotificationConfiguration=remaining
+        if not remove_entry(target, action.name, names.notification_id, tplan.function_arn):
+            step.skip("bucket gone or not accessible")
+    elif kind == ("permission", "remove"):
+        for sid in action.params["sids"]:
+            _ignore_missing(
+                functools.partial(lam.remove_permission, FunctionName=names.function,
+                                  StatementId=sid)
+            )
+    elif kind == ("function", "drain"):
+        step.note(
+            drain.wait_for_invocations(
+                target, names.function, names.log_group, int(action.params["timeout"])
             )
         )
-    elif kind == ("permission", "remove"):
-        lam = target.client("lambda")
-        _ignore_missing(
-            lambda: lam.remove_permission(FunctionName=names.function, StatementId=action.name)
-        )
     elif kind == ("function", "delete"):
-        lam = target.client("lambda")
         _ignore_missing(lambda: lam.delete_function(FunctionName=action.name))
     elif kind == ("layer", "delete-versions"):
-        lam = target.client("lambda")
         for v in action.params["versions"]:
             _ignore_missing(
-                lambda v=v: lam.delete_layer_version(LayerName=action.name, VersionNumber=v)
+                functools.partial(lam.delete_layer_version, LayerName=action.name, VersionNumber=v)
             )
     elif kind == ("role", "delete"):
         iam = target.client("iam")
         for p in action.params["inline"]:
-            _ignore_missing(lambda p=p: iam.delete_role_policy(RoleName=action.name, PolicyName=p))
+            _ignore_missing(
+                functools.partial(iam.delete_role_policy, RoleName=action.name, PolicyName=p)
+            )
         for a in action.params["attached"]:
-            _ignore_missing(lambda a=a: iam.detach_role_policy(RoleName=action.name, PolicyArn=a))
+            _ignore_missing(
+                functools.partial(iam.detach_role_policy, RoleName=action.name, PolicyArn=a)
+            )
         _ignore_missing(lambda: iam.delete_role(RoleName=action.name))
     elif kind == ("log-group", "delete"):
         logs = target.client("logs")
         _ignore_missing(lambda: logs.delete_log_group(logGroupName=action.name))
     elif kind == ("bucket", "delete"):
-        removed = empty_bucket(target, action.name)
-        s3 = target.client("s3")
-        _ignore_missing(lambda: s3.delete_bucket(Bucket=action.name), "NoSuchBucket")
+        removed = emptying.delete_bucket(target, action.name)
+        ownership.done_creating(action.name)
         step.note(f"{removed} object version(s) and delete marker(s) removed")
     else:
         raise AssertionError(f"no teardown handler for {action.title}")
-
-
-def empty_bucket(target: Target, bucket: str) -> int:
-    """Delete every object version, delete marker and unfinished upload; return the count."""
-    s3 = target.client("s3")
-    removed = 0
-    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-        for up in page.get("Uploads", []):
-            _ignore_missing(
-                lambda u=up: s3.abort_multipart_upload(
-                    Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]
-                ),
-                "NoSuchUpload",
-            )
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        batch = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        for i in range(0, len(batch), 1000):
-            chunk = batch[i : i + 1000]
-            resp = retries.call(
-                functools.partial(
-                    s3.delete_objects, Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}
-                )
-            )
-            errors = resp.get("Errors", [])
-            if errors:
-                first = errors[0]
-                raise ClientError(
-                    {"Error": {"Code": first.get("Code", ""), "Message": first.get("Message", "")}},
-                    "DeleteObjects",
-                )
-            removed += len(chunk)
-    return removed
 
 
 def teardown_stack(target: Target, reporter: Reporter) -> TeardownResult:
@@ -270,7 +290,8 @@ def run_teardown(target: Target, tplan: TeardownPlan, reporter: Reporter) -> Tea
     if not tplan.actions:
         reporter.info("Nothing to remove: the stack is not deployed")
     else:
-        apply_teardown(target, tplan, reporter)
+        with stack_lock(target.settings.stack, lock_scope(target), "teardown"):
+            apply_teardown(target, tplan, reporter)
     return TeardownResult(
         stack=tplan.names.stack,
         target=target.settings.target,

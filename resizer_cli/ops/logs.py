@@ -1,10 +1,12 @@
 """Fetching and following the function's CloudWatch logs without duplicates or gaps.
 
 Each pass calls filter_log_events from `startTime` and follows nextToken to the end. The next
-pass starts at the newest timestamp seen, *inclusive*, and skips the eventIds already shown at
-exactly that timestamp: starting at +1 ms would lose events written later in the same
-millisecond. Only the last timestamp's ids are kept, so memory stays flat while following.
-The clock, the sleep and the client are injected so tests can drive every path.
+pass does not start at the newest timestamp shown but TRAILING_MS before it, and skips the
+eventIds already shown inside that window: CloudWatch ingests late, so an event of another
+log stream with an earlier timestamp can arrive after newer ones were shown (and events of
+the same millisecond arrive in separate polls). Only the ids inside the window are kept, so
+memory stays bounded while following. The clock, the sleep and the client are injected so
+tests can drive every path.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from resizer_cli.errors import ResizerError, error_code
 
 POLL_INTERVAL = 1.0
 MAX_BACKOFF = 10.0
+# How late an event may arrive and still be shown. Timestamps are the writer's: PutLogEvents
+# accepts events up to 14 days old, so timestamp order is not arrival order, and ingestion
+# itself takes seconds, unbounded.
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html
+TRAILING_MS = 30_000
 THROTTLE_CODES = {
     "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
     "LimitExceededException",
@@ -86,15 +93,22 @@ class LogFollower:
     clock: Callable[[], float] = time.monotonic
     interval: float = POLL_INTERVAL
     max_backoff: float = MAX_BACKOFF
-    # Dedup state: the newest timestamp shown, and the eventIds shown at exactly that time.
-    last_ms: int = field(default=-1, init=False)
-    ids_at_last: set[str] = field(default_factory=set, init=False)
+    trailing_ms: int = TRAILING_MS
+    # Dedup state: the newest timestamp shown, and every eventId shown inside the window.
+    newest_ms: int = field(default=-1, init=False)
+    seen: dict[str, int] = field(default_factory=dict, init=False)
     throttled: int = field(default=0, init=False)
     backoff: float = field(default=0.0, init=False)
 
-    def _page(self, token: str | None) -> dict[str, Any]:
+    def window_start(self) -> int:
+        """Where the next pass starts: a trailing window before the newest event shown."""
+        if self.newest_ms < 0:
+            return self.start_ms
+        return max(self.start_ms, self.newest_ms - self.trailing_ms)
+
+    def _page(self, start: int, token: str | None) -> dict[str, Any]:
         """One page; throttling sleeps with exponential backoff and retries the same page."""
-        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": self.start_ms}
+        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": start}
         if self.filter_pattern:
             kwargs["filterPattern"] = self.filter_pattern
         if token:
@@ -116,30 +130,25 @@ class LogFollower:
 
     def fetch(self) -> Iterator[dict[str, Any]]:
         """One pass: yield every event not shown before, page by page, oldest first per page."""
-        prev_ids = self.ids_at_last
-        newest = self.last_ms
-        newest_ids: set[str] = set(prev_ids)
+        start = self.window_start()
         token: str | None = None
         while True:
-            page = self._page(token)
-            fresh = [e for e in page.get("events", []) if e.get("eventId") not in prev_ids]
+            page = self._page(start, token)
+            fresh = [e for e in page.get("events", []) if str(e.get("eventId")) not in self.seen]
             fresh.sort(key=lambda e: int(e["timestamp"]))
             for event in fresh:
                 ts = int(event["timestamp"])
-                if ts > newest:
-                    newest, newest_ids = ts, set()
-                if ts == newest:
-                    newest_ids.add(str(event.get("eventId")))
+                # Recorded as it is shown: a pass cut short resumes without repeating it.
+                self.seen[str(event.get("eventId"))] = ts
+                self.newest_ms = max(self.newest_ms, ts)
                 yield event
             next_token = page.get("nextToken")
             if not next_token or next_token == token:
                 break
             token = next_token
-        # Only after the whole pass: a pass interrupted half-way restarts from the same point.
-        if newest > self.last_ms or newest_ids != self.ids_at_last:
-            self.last_ms, self.ids_at_last = newest, newest_ids
-        if self.last_ms >= 0:
-            self.start_ms = max(self.start_ms, self.last_ms)
+        # Forget what the next pass can no longer return.
+        floor = self.window_start()
+        self.seen = {eid: ts for eid, ts in self.seen.items() if ts >= floor}
 
     def fetch_sorted(self) -> list[dict[str, Any]]:
         """One pass in time order: pages interleave log streams, readers expect a timeline."""

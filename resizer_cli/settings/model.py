@@ -37,6 +37,7 @@ class Settings:
     quality: int = 85
     max_pixels: int = 50_000_000
     source_bucket: str | None = None  # an existing bucket to bring along (not ours to delete)
+    source_bucket_owner: str | None = None  # its account, when not the caller's own
     # Not settings a user picks, but resolved once: where the emulator listens.
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     # Where each value came from ("--memory", "RESIZER_REGION", "resizer.toml [stacks.x] fit"…).

@@ -134,6 +134,15 @@ def parse_runtime(value: object) -> str:
     return text
 
 
+def parse_account(value: object) -> str:
+    text = _text(value)
+    if not re.fullmatch(r"\d{12}", text):
+        raise ConfigError(
+            "not an AWS account id", "give the 12-digit id of the account that owns the bucket"
+        )
+    return text
+
+
 def parse_memory(value: object) -> int:
     return parse_in_range(value, *MEMORY_MB)
 
@@ -157,6 +166,7 @@ RULES: dict[str, Callable[[object], Any]] = {
     "quality": parse_quality,
     "max_pixels": parse_max_pixels,
     "source_bucket": _text,  # the bucket itself is checked when the plan reads it
+    "source_bucket_owner": parse_account,
 }
 
 

@@ -180,10 +180,42 @@ def test_no_credentials(tmp_path) -> None:
     assert "no AWS credentials found" in proc.stderr and proc.stderr.count("\n") == 1
 
 
-def test_unknown_region(run_resizer) -> None:
-    proc = run_resizer("status", "--target", "aws", "--region", "mars-east-1")
+def test_unknown_region_fails_at_sts_with_one_line(run_resizer) -> None:
+    # No list of regions of ours: a region no partition knows is tried, and refused when
+    # nothing answers there (the seam stands in for the failed DNS lookup: no network).
+    fault = {"service": "sts", "operation": "GetCallerIdentity", "kind": "connect_error",
+             "message": "https://sts.mars-east-1.amazonaws.com/", "times": 10}
+    proc = run_resizer("status", "--target", "aws", "--region", "mars-east-1",
+                       env={"RESIZER_FAULTS": json.dumps([fault])})
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert proc.stderr.strip() == (
+        "error: unknown region 'mars-east-1': nothing answers at "
+        "https://sts.mars-east-1.amazonaws.com/ (pass a region such as us-east-1 or eu-west-1 "
+        "with --region)"
+    )
+    # A known partition's region that does not answer is a network problem, said as such.
+    fault["message"] = "https://sts.eu-south-9.amazonaws.com/"
+    proc = run_resizer("status", "--target", "aws", "--region", "eu-south-9",
+                       env={"RESIZER_FAULTS": json.dumps([fault])})
+    assert proc.returncode == 1 and "cannot reach https://sts.eu-south-9" in proc.stderr
+    proc = run_resizer("status", "--target", "aws", "--region", "Not A Region")
     assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("error: unknown region 'mars-east-1'")
+    assert proc.stderr.strip().startswith("error: unknown region 'Not A Region'")
+
+
+def test_adopt_and_source_bucket_owner_flags(aws, cli, target_factory) -> None:
+    target, _ = target_factory()
+    s3 = target.client("s3")
+    s3.create_bucket(Bucket=target.names.dest_bucket)  # untagged: not ours
+    code, _, err = cli("setup", "--target", "aws")
+    assert code == 1 and "--adopt" in _one_error_line(err)
+    code, _, err = cli("setup", "--target", "aws", "--adopt", target.names.dest_bucket)
+    assert code == 0, err
+    tags = s3.get_bucket_tagging(Bucket=target.names.dest_bucket)["TagSet"]
+    assert {"Key": "resizer:stack", "Value": "resizer"} in tags
+    code, _, err = cli("setup", "--target", "aws", "--source-bucket", "b-of-them",
+                       "--source-bucket-owner", "12345")
+    assert code == 1 and "is not an AWS account id" in _one_error_line(err)
 
 
 def test_a_stopped_emulator_holds_no_stack(run_resizer) -> None:

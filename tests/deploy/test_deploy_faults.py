@@ -137,16 +137,19 @@ def test_access_denied_is_one_line_naming_the_action(
 
 def _after_call_status(target: Target, states: list[tuple[str, str]]) -> None:
     """Make the next GetFunctionConfiguration answers report these (State, LastUpdateStatus)."""
-    pending = list(states)
-
-    def tweak(parsed: dict[str, Any], **_: Any) -> None:
-        if pending:
-            parsed["State"], parsed["LastUpdateStatus"] = pending.pop(0)
-            parsed["LastUpdateStatusReason"] = "The layer is bad"
-
-    target.client("lambda").meta.events.register(
-        "after-call.lambda.GetFunctionConfiguration", tweak
-    )
+    for state, last in states:  # one rewrite each, consumed in order
+        faults.install(
+            Fault(
+                "lambda",
+                "GetFunctionConfiguration",
+                kind="rewrite",
+                fields={
+                    "State": state,
+                    "LastUpdateStatus": last,
+                    "LastUpdateStatusReason": "The layer is bad",
+                },
+            )
+        )
 
 
 def test_updates_wait_until_the_function_is_ready(
@@ -171,7 +174,10 @@ def test_failed_update_is_reported(aws, target_factory, deploy) -> None:
     target, _ = target_factory()
     deploy(target)
     target2, _ = target_factory(memory=1024)
-    _after_call_status(target2, [("Active", "Successful"), ("Active", "Failed")])
+    # Inventory, the wait before the update, then the update's own outcome.
+    _after_call_status(
+        target2, [("Active", "Successful"), ("Active", "Successful"), ("Active", "Failed")]
+    )
     with pytest.raises(ResizerError, match="failed to deploy: The layer is bad"):
         deploy(target2)
 

@@ -55,15 +55,25 @@ def test_merge_appends_and_keeps_everything_else() -> None:
     assert nt.merge(merged, OURS, OURS["Id"], ARN) == merged  # idempotent
 
 
-def test_merge_replaces_ours_in_place_by_id_or_arn() -> None:
-    stale_by_id = rule(OURS["Id"], ["s3:ObjectCreated:Put"], "old/", arn=ARN + "-old")
-    stale_by_arn = rule("renamed", ["s3:ObjectCreated:*"], "raw/", arn=ARN)
+def test_merge_replaces_only_our_own_entry_in_place() -> None:
+    stale = rule(OURS["Id"], ["s3:ObjectCreated:Put"], "old/", arn=ARN)  # ours, outdated
+    our_id_their_function = rule(OURS["Id"], ["s3:ObjectCreated:*"], "a/", arn=ARN + "-x")
+    their_id_our_function = rule("renamed", ["s3:ObjectCreated:*"], "b/", arn=ARN)
     other = rule("other", ["s3:ObjectCreated:*"], "x/")
-    config = {"LambdaFunctionConfigurations": [stale_by_id, other, stale_by_arn]}
+    config = {
+        "LambdaFunctionConfigurations": [
+            our_id_their_function, stale, other, their_id_our_function
+        ]
+    }
     merged = nt.merge(config, OURS, OURS["Id"], ARN)
-    assert merged["LambdaFunctionConfigurations"] == [OURS, other]
+    # Only the rule with our Id *and* our function is ours; the others are someone's own.
+    assert merged["LambdaFunctionConfigurations"] == [
+        our_id_their_function, OURS, other, their_id_our_function
+    ]
     removed = nt.remove(merged, OURS["Id"], ARN)
-    assert removed["LambdaFunctionConfigurations"] == [other]
+    assert removed["LambdaFunctionConfigurations"] == [
+        our_id_their_function, other, their_id_our_function
+    ]
     assert nt.remove({"LambdaFunctionConfigurations": [OURS]}, OURS["Id"], ARN) == {}
 
 

@@ -40,7 +40,7 @@ def test_fresh_setup_creates_everything(aws, target_factory, deploy, kit) -> Non
     assert cfg["Runtime"] == "python3.13"
     assert cfg["MemorySize"] == 640 and cfg["Timeout"] == 30
     assert cfg["Architectures"] == ["x86_64"]
-    assert cfg["Role"].endswith(":role/dev-thumbnailer-role")
+    assert cfg["Role"].endswith(":role/dev-thumbnailer-us-east-1")  # IAM is global: per region
     assert cfg["Environment"]["Variables"] == {
         "DEST_BUCKET": n.dest_bucket,
         "SOURCE_PREFIX": "raw/",
@@ -51,6 +51,8 @@ def test_fresh_setup_creates_everything(aws, target_factory, deploy, kit) -> Non
         "OUTPUT_FORMAT": "auto",
         "QUALITY": "85",
         "MAX_PIXELS": "50000000",
+        "SOURCE_BUCKET_OWNER": n.account,
+        "DEST_BUCKET_OWNER": n.account,
     }
     code = kit.code()
     digest = hashlib.sha256(code.path.read_bytes()).digest()
@@ -63,7 +65,7 @@ def test_fresh_setup_creates_everything(aws, target_factory, deploy, kit) -> Non
     assert [x["Arn"] for x in cfg["Layers"]] == [versions[0]["LayerVersionArn"]]
 
     stmt = json.loads(lam.get_policy(FunctionName=n.function)["Policy"])["Statement"]
-    assert len(stmt) == 1 and stmt[0]["Sid"] == n.permission_sid
+    assert len(stmt) == 1 and stmt[0]["Sid"].startswith(n.permission_sid + "-")
     assert stmt[0]["Principal"] == {"Service": "s3.amazonaws.com"}
     assert stmt[0]["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{n.source_bucket}"
     assert stmt[0]["Condition"]["StringEquals"]["AWS:SourceAccount"] == n.account
@@ -179,14 +181,24 @@ def test_architecture_change_rebuilds_layer_and_code_arch(aws, target_factory, d
         lambda params, **_: sent.append(dict(params)),
     )
     deploy(target2)
+    # Invocations are paused (reserved concurrency 0) from before the code switches the
+    # architecture until the layer of that architecture is attached.
     assert calls.mutating == [
         "PublishLayerVersion",
+        "TagResource",
+        "PutFunctionConcurrency",
         "UpdateFunctionCode",
         "UpdateFunctionConfiguration",
+        "DeleteFunctionConcurrency",
+        "UntagResource",
         "DeleteLayerVersion",
     ]
     # The architecture is switched by UpdateFunctionCode (moto accepts but ignores it).
     assert sent[0]["Architectures"] == ["arm64"]
+    lam = target2.client("lambda")
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
+        FunctionName=target2.names.function
+    )
     versions = target2.client("lambda").list_layer_versions(LayerName=target2.names.layer)
     assert versions["LayerVersions"][0]["CompatibleArchitectures"] == ["arm64"]
 
@@ -228,7 +240,8 @@ def test_drift_is_repaired_exactly(
         }
         iam.put_role_policy(RoleName=n.role, PolicyName=n.policy, PolicyDocument=json.dumps(doc))
     elif breakage == "remove_permission":
-        lam.remove_permission(FunctionName=n.function, StatementId=n.permission_sid)
+        [stmt] = json.loads(lam.get_policy(FunctionName=n.function)["Policy"])["Statement"]
+        lam.remove_permission(FunctionName=n.function, StatementId=stmt["Sid"])
     elif breakage == "drop_encryption":
         s3.delete_bucket_encryption(Bucket=n.dest_bucket)
     elif breakage == "delete_layer":

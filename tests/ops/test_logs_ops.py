@@ -203,9 +203,9 @@ def test_follow_same_millisecond_events_across_polls_and_pages() -> None:
     assert len(ids) == len(set(ids))
     stamps = [e["timestamp"] for e in shown]
     assert stamps == sorted(stamps)  # each pass is printed in time order across streams
-    # Inclusive start: the next pass starts at the newest timestamp, never +1.
+    # Each pass re-reads a trailing window before the newest event shown (never newest + 1).
     starts = [c["startTime"] for c in client.calls if "nextToken" not in c]
-    assert starts[:2] == [0, 101] and starts[-1] == 105
+    assert starts[0] == 0 and all(s <= 101 for s in starts)
     assert any("nextToken" in c for c in client.calls)  # pages were followed
 
 
@@ -228,12 +228,31 @@ def test_follow_shows_every_event_exactly_once(spec: list[tuple[int, int, str]],
     assert sorted(ids, key=int) == [str(n) for n in range(len(spec))]
 
 
-def test_follow_keeps_only_the_last_timestamps_ids() -> None:
-    client = ScriptedLogs([[_ev(str(i), 100 + i) for i in range(50)]], page_size=7)
-    follower = LogFollower(client, "g", 0, sleep=lambda s: None)
+def test_follow_keeps_only_the_ids_inside_the_trailing_window() -> None:
+    client = ScriptedLogs([[_ev(str(i), 1000 * i) for i in range(50)]], page_size=7)
+    follower = LogFollower(client, "g", 0, sleep=lambda s: None, trailing_ms=10_000)
     assert len(list(follower.fetch())) == 50
-    assert follower.last_ms == 149 and follower.ids_at_last == {"49"}
+    assert follower.newest_ms == 49_000
+    assert follower.window_start() == 39_000
+    assert set(follower.seen) == {str(i) for i in range(39, 50)}  # memory stays bounded
     assert list(follower.fetch()) == []  # nothing new, nothing repeated
+    assert client.calls[-1]["startTime"] == 39_000
+
+
+def test_a_late_event_with_an_earlier_timestamp_is_still_shown_once() -> None:
+    # CloudWatch ingests late: an event of stream b stamped 5 s before the newest event
+    # shown arrives a poll later. Starting at the newest timestamp would lose it forever.
+    arrivals = [
+        [_ev("1", 100_000), _ev("2", 110_000)],
+        [_ev("late", 105_000, "b")],
+        [_ev("3", 111_000)],
+        [_ev("too-late", 50_000, "c")],  # older than the trailing window: beyond recovery
+    ]
+    client = ScriptedLogs(arrivals, page_size=10)
+    shown = _follow(client, rounds=len(arrivals))
+    ids = [e["eventId"] for e in shown]
+    assert ids == ["1", "2", "late", "3"]
+    assert len(ids) == len(set(ids))
 
 
 def test_throttling_backs_off_exponentially_then_returns_to_one_second() -> None:
