@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import array
 import io
 import random
 import struct
+import sys
 import zlib
 from typing import Any
 
+import pillow_heif
 from PIL import Image, ImageCms, ImageDraw, PngImagePlugin
 
 # Pillow's Transpose for each EXIF orientation, as a viewer applies it to the stored pixels.
@@ -243,7 +246,76 @@ def animated(
 
 
 def fake_heic() -> bytes:
+    """A HEIC brand and nothing behind it."""
     return struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + b"\0" * 64
+
+
+# --- HEIC, made with pillow-heif's encoder (x265): keep them small, encoding is slow --------
+
+
+def heic(im: Image.Image, quality: int = 90, **params: Any) -> bytes:
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(im).save(buf, quality=quality, **params)
+    return buf.getvalue()
+
+
+def oriented_heic(orientation: int, upright: Image.Image) -> bytes:
+    """A HEIC as a phone writes it: sensor pixels, irot/imir that make them upright, and the
+    same orientation restated in EXIF (which a reader must not apply a second time).
+
+    pillow-heif's writer turns the pixels by their EXIF orientation *and* records that turn
+    as irot/imir, so it is given the picture turned back twice: the file then stores it
+    turned back once (as a sensor would) with a transform that undoes it.
+    """
+    stored = upright
+    if orientation in INVERSE:
+        stored = upright.transpose(INVERSE[orientation]).transpose(INVERSE[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.info["exif"] = exif.tobytes()
+    return heic(stored, quality=95)
+
+
+def heif_stored_size(data: bytes) -> tuple[int, int]:
+    """The coded size from the ispe box (before irot)."""
+    at = data.index(b"ispe")
+    width, height = struct.unpack_from(">II", data, at + 8)
+    return width, height
+
+
+def heif_with_size(data: bytes, width: int, height: int) -> bytes:
+    """The same file claiming another coded size: a header check must catch it first."""
+    at = data.index(b"ispe")
+    return data[: at + 8] + struct.pack(">II", width, height) + data[at + 16 :]
+
+
+def heic_deep(values: list[tuple[int, int, int]], width: int, bits: int) -> bytes:
+    """A 10- or 12-bit HEIC from rows of `bits`-bit RGB values (len(values) = width * height)."""
+    shift = 16 - bits  # pillow-heif takes 16-bit samples and keeps the top `bits`
+    samples = array.array("H", (v << shift for px in values for v in px))
+    if sys.byteorder == "big":
+        samples.byteswap()  # pillow-heif wants little-endian
+    height = len(values) // width
+    previous = pillow_heif.options.SAVE_HDR_TO_12_BIT
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
+    try:
+        heif_file = pillow_heif.from_bytes("RGB;16", (width, height), samples.tobytes())
+        buf = io.BytesIO()
+        heif_file.save(buf, quality=95)
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = previous
+    return buf.getvalue()
+
+
+def heic_collection(colours: list[tuple[int, int, int]], primary: int) -> bytes:
+    """Several images in one file (a burst), the `primary`-th one marked primary."""
+    frames = [Image.new("RGB", (64, 48), c) for c in colours]
+    heif_file = pillow_heif.from_pillow(frames[0])
+    for frame in frames[1:]:
+        heif_file.add_from_pillow(frame)
+    buf = io.BytesIO()
+    heif_file.save(buf, quality=90, primary_index=primary)
+    return buf.getvalue()
 
 
 def png_with_metadata(im: Image.Image) -> bytes:

@@ -12,7 +12,7 @@ from moto import mock_aws
 from PIL import Image, ImageChops, JpegImagePlugin
 
 from lambda_handler import handler as handler_mod
-from lambda_handler import thumbnail
+from lambda_handler.thumbnail import geometry
 
 
 @pytest.fixture
@@ -53,9 +53,9 @@ def _max_difference(a: Image.Image, b: Image.Image) -> int:
 def _banded_and_plain(
     im: Image.Image, size: tuple[int, int], box: Any, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Image.Image, Image.Image]:
-    monkeypatch.setattr(thumbnail, "BAND_MIN_BYTES", 0)  # band even this small test image
-    banded = thumbnail._downscale(im, size, box)
-    plain = im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=thumbnail.REDUCING_GAP)
+    monkeypatch.setattr(geometry, "BAND_MIN_BYTES", 0)  # band even this small test image
+    banded = geometry.downscale(im, size, box)
+    plain = im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=geometry.REDUCING_GAP)
     return banded, plain
 
 
@@ -82,7 +82,7 @@ def test_banded_downscale_of_a_draft_decode(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_reducing_and_alpha_images_are_not_banded(monkeypatch: pytest.MonkeyPatch) -> None:
     alpha, huge, plain = photo((900, 900)).convert("RGBA"), photo((3000, 3000)), photo((900, 900))
-    monkeypatch.setattr(thumbnail, "BAND_MIN_BYTES", 0)
+    monkeypatch.setattr(geometry, "BAND_MIN_BYTES", 0)
     calls: list[tuple[int, int]] = []
     real_resize = Image.Image.resize
 
@@ -91,10 +91,10 @@ def test_reducing_and_alpha_images_are_not_banded(monkeypatch: pytest.MonkeyPatc
         return real_resize(self, size, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "resize", counting)
-    thumbnail._downscale(alpha, (300, 300), None)  # premultiplied as a whole by Pillow
-    thumbnail._downscale(huge, (300, 300), None)  # 10x: reduce() first, aligned to the box
+    geometry.downscale(alpha, (300, 300), None)  # premultiplied as a whole by Pillow
+    geometry.downscale(huge, (300, 300), None)  # 10x: reduce() first, aligned to the box
     assert calls and all(size == (300, 300) for size in calls)  # whole, never in bands
     calls.clear()
-    thumbnail._downscale(plain, (300, 300), None)
-    assert len(calls) == -(-300 // thumbnail.BAND_ROWS)
-    assert {size[1] for size in calls} <= {thumbnail.BAND_ROWS, 300 % thumbnail.BAND_ROWS}
+    geometry.downscale(plain, (300, 300), None)
+    assert len(calls) == -(-300 // geometry.BAND_ROWS)
+    assert {size[1] for size in calls} <= {geometry.BAND_ROWS, 300 % geometry.BAND_ROWS}
