@@ -7,8 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from resizer_cli.layer_build import build_layer, verify_layer
-from resizer_cli.layer_target import host_architecture
+from resizer_cli.layer import build_layer, host_architecture, verify_layer
 
 PROBE = r"""
 import io, sys

@@ -10,9 +10,9 @@ from pathlib import Path
 import PIL
 import pytest
 
-from resizer_cli.layer_build import LayerArtifact, verify_layer
-from resizer_cli.layer_target import RUNTIME_GLIBC, LayerError
-from resizer_cli.native_binary import sniff
+from resizer_cli.layer import LayerArtifact, LayerError, verify_layer
+from resizer_cli.layer.elf import sniff
+from resizer_cli.layer.target import RUNTIME_GLIBC
 from resizer_cli.ziputil import tree_entries
 
 RewriteZip = Callable[[Path, Path, Callable[[str, bytes], bytes | None]], Path]
@@ -24,7 +24,7 @@ def host_pillow_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A layer zip made the classic wrong way: from this machine's own installed Pillow."""
     dest = tmp_path_factory.mktemp("host-pillow") / "host-pillow.zip"
     site = Path(PIL.__file__).parent.parent
-    roots = [site / "PIL", *(p for p in site.glob("pillow*") if p.is_dir())]
+    roots = [site / "PIL", *(p for p in site.glob("pillow[-.]*") if p.is_dir())]
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zf:
         for root in roots:
             for name, path in tree_entries(root, f"python/{root.name}/"):
