@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lambda_handler.thumbnail import FITS, OUTPUT_FORMATS
+from lambda_handler.thumbnail import FITS, GRAVITIES, OUTPUT_FORMATS
 
 DEFAULTS = {
     "SOURCE_PREFIX": "raw/",
@@ -15,6 +15,7 @@ DEFAULTS = {
     "RESULTS_PREFIX": "results/",
     "SIZES": "128x128,512x512",
     "FIT": "inside",
+    "GRAVITY": "centre",
     "OUTPUT_FORMAT": "auto",
     "QUALITY": "85",
     "MAX_PIXELS": "50000000",
@@ -35,6 +36,7 @@ class Config:
     results_prefix: str
     sizes: tuple[tuple[int, int], ...]
     fit: str
+    gravity: str  # where `cover` crops: "centre" or "smart"
     output_format: str
     quality: int
     max_pixels: int
@@ -59,6 +61,9 @@ class Config:
         fit = get("FIT").lower()
         if fit not in FITS:
             raise ConfigError(f"FIT={fit!r}: use one of {', '.join(FITS)}")
+        gravity = get("GRAVITY").lower().replace("center", "centre")
+        if gravity not in GRAVITIES:
+            raise ConfigError(f"GRAVITY={gravity!r}: use one of {', '.join(GRAVITIES)}")
         output_format = get("OUTPUT_FORMAT").lower()
         if output_format == "jpg":
             output_format = "jpeg"
@@ -79,6 +84,7 @@ class Config:
             results_prefix=results_prefix,
             sizes=parse_sizes(get("SIZES")),
             fit=fit,
+            gravity=gravity,
             output_format=output_format,
             quality=quality,
             max_pixels=max_pixels,

@@ -22,6 +22,7 @@ from resizer_cli.paths import state_dir
 TARGETS = ("local", "aws")
 ARCHITECTURES = ("x86_64", "arm64")
 FITS = ("inside", "cover")
+GRAVITIES = ("centre", "smart")  # where --fit cover crops ("center" is accepted too)
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 DEFAULT_AWS_RUNTIME = "python3.13"
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
@@ -65,6 +66,8 @@ class Settings:
     runtime: str = ""  # "" = python3.13 on aws, the local interpreter's version on local
     output_format: str = "auto"
     fit: str = "inside"
+    gravity: str = "centre"
+    heic: bool = True  # pillow-heif in the layer (HEIC/HEIF input); false for a smaller layer
     quality: int = 85
     max_pixels: int = 50_000_000
     source_bucket: str | None = None  # an existing bucket to bring along (not ours to delete)
@@ -91,6 +94,8 @@ class Settings:
             )
         if self.fit not in FITS:
             raise ResizerError(f"unknown fit {self.fit!r}", "use --fit inside or cover")
+        if self.gravity not in GRAVITIES:
+            raise ResizerError(f"unknown gravity {self.gravity!r}", "use --gravity centre or smart")
         if self.output_format not in OUTPUT_FORMATS:
             raise ResizerError(
                 f"unknown output format {self.output_format!r}",
@@ -117,6 +122,8 @@ class Settings:
 
 _FIELD_NAMES = [f.name for f in fields(Settings) if f.name != "extra"]
 _INT_FIELDS = {"memory", "timeout", "quality", "max_pixels"}
+_BOOL_FIELDS = {"heic"}
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -124,6 +131,15 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     if name == "sizes":
         return parse_sizes(value) if isinstance(value, str) else tuple(tuple(s) for s in value)
+    if name in _BOOL_FIELDS:
+        if isinstance(value, bool):
+            return value
+        word = _BOOL_WORDS.get(str(value).strip().lower())
+        if word is None:
+            raise ResizerError(f"{name} must be true or false, got {value!r}")
+        return word
+    if name == "gravity" and str(value).lower() == "center":
+        return "centre"
     if name in _INT_FIELDS:
         try:
             return int(value)

@@ -166,6 +166,8 @@ def desired_state(
         "QUALITY": str(settings.quality),
         "MAX_PIXELS": str(settings.max_pixels),
     }
+    if settings.gravity != "centre":  # unset means centre, so default stacks keep their env
+        env["GRAVITY"] = settings.gravity
     extra = {} if names.owns_source_bucket else {SOURCE_BUCKET_TAG: names.source_bucket}
     return Desired(
         stack=names.stack,
