@@ -64,19 +64,27 @@ def _grey16_with_alpha(im: Image.Image) -> Image.Image:
     return out
 
 
-def to_8bit(im: Image.Image, src: Source) -> Image.Image:
+def value_range(im: Image.Image) -> tuple[float, float]:
+    """The range of values that maps to 0-255, taken before resampling (LANCZOS overshoots)."""
+    if im.mode not in ("I", "F"):
+        return 0.0, 65535.0
+    extrema = im.getextrema()  # a single band: (min, max)
+    lo, hi = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
+    if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        return 0.0, 1.0
+    if im.mode == "I" and lo >= 0 and hi <= 65535:
+        return 0.0, 65535.0  # 16-bit data (PGM, unsigned TIFF) as 16-bit
+    return lo, hi  # float or signed data: stretched over what it holds
+
+
+def to_8bit(im: Image.Image, src: Source, values: tuple[float, float]) -> Image.Image:
     """8-bit L/LA/RGB/RGBA/CMYK/LAB from what was resampled, as the source meant it."""
     if im.mode in SIXTEEN_BIT:
         im = im.convert("I")
         im = im.point(lambda v: v * (1 / 257) + 0.5).convert("L")
     elif im.mode in ("I", "F"):
-        extrema = im.getextrema()  # a single band: (min, max)
-        lo, hi = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
-        if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
-            lo, hi = 0.0, 1.0
-        elif im.mode == "I" and lo >= 0 and hi <= 65535:
-            lo, hi = 0.0, 65535.0  # 16-bit data (PGM, unsigned TIFF) as 16-bit
-        span = (hi - lo) or 1.0
+        lo, span = values[0], (values[1] - values[0]) or 1.0
+        # convert("L") clips what LANCZOS overshot past the range.
         im = im.point(lambda v: (v - lo) * (255 / span) + 0.5).convert("L")
     else:
         if src.rawmode.startswith("LA;16") and im.mode == "RGBA":

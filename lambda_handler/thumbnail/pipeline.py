@@ -143,11 +143,13 @@ def _render(data: bytes, boxes: Sequence[tuple[int, int]], opts: Options) -> Ren
 
     work = colour.resample_mode(im, src)
     del im  # a converted copy no longer needs the decode beside it
+    values = colour.value_range(work)
     if work.size != master_raw:
         work = geometry.downscale(work, master_raw, draft_box)
     # From here on only master-sized images: the full decode is gone.
     work = geometry.orient(work, orientation)
-    master = colour.to_srgb(colour.to_8bit(work, src), icc if isinstance(icc, bytes) else None)
+    master = colour.to_8bit(work, src, values)
+    master = colour.to_srgb(master, icc if isinstance(icc, bytes) else None)
     del work
 
     fmt = encode.output_format(src.format, opts.output_format)

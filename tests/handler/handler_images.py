@@ -283,9 +283,15 @@ def heif_stored_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def heif_with_size(data: bytes, width: int, height: int) -> bytes:
-    """The same file claiming another coded size: a header check must catch it first."""
-    at = data.index(b"ispe")
+def heif_grid_claiming(width: int, height: int) -> bytes:
+    """A 2x2 grid of 64 px tiles (as phones store big photos) whose grid descriptor and ispe
+    claim width x height: the header says a huge image, the tiles cannot fill it, so only a
+    check made before decoding can tell "too large" from "damaged"."""
+    data = heic(photo((128, 128)), tile_size=64)
+    at = data.index(b"idat") + 4  # ImageGrid: version, flags, rows-1, columns-1, width, height
+    assert data[at : at + 8] == b"\x00\x00\x01\x01" + struct.pack(">HH", 128, 128)
+    data = data[: at + 4] + struct.pack(">HH", width, height) + data[at + 8 :]
+    at = data.index(b"ispe")  # the grid's own, first
     return data[: at + 8] + struct.pack(">II", width, height) + data[at + 16 :]
 
 
@@ -331,3 +337,78 @@ def zlib_bomb_png() -> bytes:
     """A small PNG whose zTXt chunk inflates past Pillow's text limit (it raises ValueError)."""
     ztxt = b"Comment\0\0" + zlib.compress(b"A" * (64 * 1024 * 1024), 9)
     return png_raw(8, 8, 8, 0, [b"\0" * 8] * 8, extra_chunks=[(b"zTXt", ztxt)])
+
+
+def tiff_raw(
+    width: int,
+    height: int,
+    samples: int,
+    bits: int,
+    pixels: bytes,
+    *,
+    sample_format: int = 1,
+    photometric: int | None = None,
+    extra_samples: int | None = None,
+    big_endian: bool = False,
+) -> bytes:
+    """An uncompressed single-strip TIFF written by hand: 16-bit, signed, float, min-is-white,
+    big-endian and the other variants Pillow cannot write itself."""
+    e = ">" if big_endian else "<"
+    if photometric is None:
+        photometric = 1 if samples in (1, 2) else 2
+    entries: list[tuple[int, int, list[int]]] = [  # (tag, type 3=SHORT 4=LONG, values)
+        (256, 4, [width]),
+        (257, 4, [height]),
+        (258, 3, [bits] * samples),
+        (259, 3, [1]),
+        (262, 3, [photometric]),
+        (273, 4, [0]),  # StripOffsets, patched below
+        (277, 3, [samples]),
+        (278, 4, [height]),
+        (279, 4, [len(pixels)]),
+        (284, 3, [1]),
+        (339, 3, [sample_format] * samples),
+    ]
+    if extra_samples is not None:
+        entries.append((338, 3, [extra_samples]))
+    entries.sort()
+    ifd_at = 8
+    data_at = ifd_at + 2 + 12 * len(entries) + 4
+    ifd, extra = struct.pack(e + "H", len(entries)), b""
+    for tag, kind, values in entries:
+        payload = struct.pack(e + {3: "H", 4: "I"}[kind] * len(values), *values)
+        if len(payload) <= 4:
+            ifd += struct.pack(e + "HHI", tag, kind, len(values)) + payload.ljust(4, b"\0")
+        else:
+            ifd += struct.pack(e + "HHII", tag, kind, len(values), data_at + len(extra))
+            extra += payload + b"\0" * (len(payload) % 2)
+    ifd += struct.pack(e + "I", 0)
+    head = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "I", ifd_at)
+    out = bytearray(head + ifd + extra + pixels)
+    index = [tag for tag, _, _ in entries].index(273)
+    struct.pack_into(e + "I", out, ifd_at + 2 + 12 * index + 8, data_at + len(extra))
+    return bytes(out)
+
+
+def samples16(values: list[int], big_endian: bool = False) -> bytes:
+    return struct.pack((">" if big_endian else "<") + "H" * len(values), *values)
+
+
+def big_icc_profile(extra_bytes: int = 1_500_000) -> bytes:
+    """The test Adobe RGB profile with a large private tag: lcms ignores it, and the profile
+    is then over Pillow's 1 MB PNG chunk limit even compressed (the tag is noise)."""
+    base = adobe_rgb_profile()
+    (count,) = struct.unpack_from(">I", base, 128)
+    rng = random.Random(5)
+    blob = b"zzzz\0\0\0\0" + bytes(rng.getrandbits(8) for _ in range(extra_bytes))
+    # Shift every tag offset by the one new table entry, then append the blob.
+    table = b""
+    for i in range(count):
+        sig, offset, size = struct.unpack_from(">4sII", base, 132 + 12 * i)
+        table += struct.pack(">4sII", sig, offset + 12, size)
+    body = base[132 + 12 * count :]
+    blob_at = 132 + 12 * (count + 1) + len(body)
+    table += struct.pack(">4sII", b"zzzz", blob_at, len(blob))
+    profile = bytearray(base[:128] + struct.pack(">I", count + 1) + table + body + blob)
+    struct.pack_into(">I", profile, 0, len(profile))
+    return bytes(profile)
