@@ -7,12 +7,14 @@ import math
 from lambda_handler.thumbnail.model import Options, ThumbnailError
 from lambda_handler.thumbnail.source import Source
 
-# Peak bytes per pixel of a HEIF decode to a Pillow image, measured with pillow-heif 1.8
-# (libheif 1.23): the YUV planes, libheif's RGB output and Pillow's copy of it. 10/12-bit
-# images go through 16-bit planes first. Measured 8.8 / 3.9 / 9.9 / 13.5 on 3 MP files.
-_HEIF_BYTES_PER_PIXEL = {"L": 4.0, "RGB": 9.0, "RGBA": 10.0}
-_HEIF_HDR_BYTES_PER_PIXEL = {"L": 5.0, "RGB": 9.5, "RGBA": 14.0}
-_HEIF_FIXED = 4 * 2**20  # decoder contexts
+# Peak bytes per pixel of a HEIF decode read in bands (heif.py), with pillow-heif 1.8 and
+# libheif 1.23: the YUV planes and libheif's RGB output beside them; 10/12-bit images go
+# through 16-bit planes. Measured (benchmarks/bench_heic.py): 8-bit RGB 4.8 at 48 MP and 5.1
+# at 12 MP (grids of 512 px tiles), 10-bit RGB 8.0 at 12 MP; grey 3.7, RGBA 9.7, 10-bit
+# RGBA 13.3 on 3 MP files, whose fixed part (decoder contexts, threads) is the next constant.
+_HEIF_BYTES_PER_PIXEL = {"L": 3.0, "RGB": 5.5, "RGBA": 9.0}
+_HEIF_HDR_BYTES_PER_PIXEL = {"L": 5.0, "RGB": 8.5, "RGBA": 13.0}
+_HEIF_FIXED = 8 * 2**20
 
 
 def bytes_per_pixel(mode: str) -> int:

@@ -134,18 +134,24 @@ def _render(data: bytes, boxes: Sequence[tuple[int, int]], opts: Options) -> Ren
     decoded = src.image.size if src.image is not None else full
     estimate = check_limits(src, decoded, len(data), opts)
 
-    im = src.decode()
-    mode = im.mode
-    if src.heif is None and not src.is_jpeg:
-        orientation = geometry.orientation(im)  # PNG may keep eXIf after the pixel data
-    oriented, scales, master_raw = geometry.geometry(full, orientation, boxes, opts.fit)
-    icc = im.info.get("icc_profile")
-
-    work = colour.resample_mode(im, src)
-    del im  # a converted copy no longer needs the decode beside it
-    values = colour.value_range(work)
-    if work.size != master_raw:
-        work = geometry.downscale(work, master_raw, draft_box)
+    if src.heif is not None:
+        # Straight from libheif's buffer to the master size (L, RGB or RGBA, 8-bit, upright).
+        mode, icc = src.mode, src.heif.icc
+        oriented, scales, master_raw = geometry.geometry(full, orientation, boxes, opts.fit)
+        work = src.heif.downscaled(master_raw)
+        values = colour.value_range(work)
+    else:
+        im = src.decode()
+        mode = im.mode
+        if not src.is_jpeg:
+            orientation = geometry.orientation(im)  # PNG may keep eXIf after the pixel data
+        oriented, scales, master_raw = geometry.geometry(full, orientation, boxes, opts.fit)
+        icc = im.info.get("icc_profile")
+        work = colour.resample_mode(im, src)
+        del im  # a converted copy no longer needs the decode beside it
+        values = colour.value_range(work)
+        if work.size != master_raw:
+            work = geometry.downscale(work, master_raw, draft_box)
     # From here on only master-sized images: the full decode is gone.
     work = geometry.orient(work, orientation)
     master = colour.to_8bit(work, src, values)

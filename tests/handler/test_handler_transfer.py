@@ -55,7 +55,8 @@ def _banded_and_plain(
 ) -> tuple[Image.Image, Image.Image]:
     monkeypatch.setattr(geometry, "BAND_MIN_BYTES", 0)  # band even this small test image
     banded = geometry.downscale(im, size, box)
-    plain = im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=geometry.REDUCING_GAP)
+    gap = geometry.FIRST_REDUCING_GAP
+    plain = im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
     return banded, plain
 
 
@@ -98,3 +99,32 @@ def test_reducing_and_alpha_images_are_not_banded(monkeypatch: pytest.MonkeyPatc
     geometry.downscale(plain, (300, 300), None)
     assert len(calls) == -(-300 // geometry.BAND_ROWS)
     assert {size[1] for size in calls} <= {geometry.BAND_ROWS, 300 % geometry.BAND_ROWS}
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [((2011, 1507), (301, 226)), ((937, 911), (301, 293)), ((1400, 1100), (600, 471))],
+)
+def test_downscale_from_bands_of_rows_equals_the_whole_image_resize(
+    mode: str, source: tuple[int, int], size: tuple[int, int]
+) -> None:
+    """How HEIF is downscaled without a full-size Pillow copy: from bands of libheif's rows,
+    with reduce() (first case) or LANCZOS margins (the others), as the one-pass resize."""
+    im = photo(source, seed=11).convert(mode)
+    if mode == "RGBA":
+        im.putalpha(Image.linear_gradient("L").resize(source))
+    asked: list[tuple[int, int]] = []
+
+    def rows(top: int, bottom: int) -> Image.Image:
+        asked.append((top, bottom))
+        return im.crop((0, top, im.width, bottom))
+
+    banded = geometry.downscale_rows(rows, im.size, mode, size)
+    plain = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=geometry.FIRST_REDUCING_GAP)
+    assert banded.mode == plain.mode and banded.size == plain.size
+    tolerance = 1
+    if mode == "RGBA":  # a level of rounding at alpha ~0 is many once unpremultiplied
+        banded, plain, tolerance = banded.convert("RGBa"), plain.convert("RGBa"), 2
+    assert _max_difference(banded, plain) <= tolerance
+    assert len(asked) > 1 and max(b - t for t, b in asked) < source[1]  # never all at once
