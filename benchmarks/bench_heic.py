@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pillow_heif  # noqa: E402
-from bench_thumbnail import cached_image, peak_rss_kb, photo_like  # noqa: E402
+from bench_thumbnail import cached_image, child, photo_like, rss_growth, timings  # noqa: E402
 
 from lambda_handler import thumbnail  # noqa: E402
 
@@ -78,7 +75,7 @@ def run_vips(data: bytes) -> None:
     big.jpegsave_buffer(Q=85)
 
 
-RUNNERS: dict[str, Callable[[bytes], None]] = {
+RUNNERS: dict[str, Callable[[bytes], object]] = {
     "decode": run_decode,
     "ours": run_ours,
     "vips": run_vips,
@@ -96,45 +93,6 @@ def vips_problem(data: bytes) -> str | None:
     return None
 
 
-def timings(data: bytes, methods: list[str], reps: int) -> dict[str, tuple[float, float]]:
-    for method in methods:
-        RUNNERS[method](data)
-    wall: dict[str, list[float]] = {m: [] for m in methods}
-    cpu: dict[str, list[float]] = {m: [] for m in methods}
-    for _ in range(reps):
-        for method in methods:
-            w0, c0 = time.perf_counter(), time.process_time()
-            RUNNERS[method](data)
-            cpu[method].append((time.process_time() - c0) * 1000)
-            wall[method].append((time.perf_counter() - w0) * 1000)
-    return {m: (statistics.median(wall[m]), statistics.median(cpu[m])) for m in methods}
-
-
-def child(method: str, path: str) -> None:
-    data = Path(path).read_bytes()
-    if method == "vips":
-        import pyvips  # noqa: F401
-    estimate = 0
-    before = peak_rss_kb()
-    if method == "ours":
-        estimate = thumbnail.render(data, SIZES).source.estimated_bytes
-    else:
-        RUNNERS[method](data)
-    print(json.dumps({"rss_kb": peak_rss_kb() - before, "estimate": estimate}))
-
-
-def rss_growth(method: str, path: Path) -> tuple[float, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", method, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result["rss_kb"] / 1024, result["estimate"] / 2**20
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -143,7 +101,7 @@ def main() -> int:
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, runners=RUNNERS)
         return 0
     started = time.perf_counter()
     cache = Path(
@@ -161,9 +119,9 @@ def main() -> int:
         )
         data = path.read_bytes()
         problem = vips_problem(data)
-        methods = [m for m in METHODS if m != "vips" or problem is None]
-        measured = timings(data, methods, 3 if w * h > 30e6 else 5)
-        rss = {m: rss_growth(m, path) for m in methods}
+        runners = {m: RUNNERS[m] for m in METHODS if m != "vips" or problem is None}
+        measured = timings(data, 3 if w * h > 30e6 else 5, runners, skip_warmup=())
+        rss = {m: rss_growth(m, path, script=__file__) for m in runners}
         estimate = rss["ours"][1]
         for m in METHODS:
             if m not in measured:

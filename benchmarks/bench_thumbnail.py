@@ -211,7 +211,7 @@ def run_vips(data: bytes) -> list[bytes]:
     return [big.jpegsave_buffer(Q=85), small.jpegsave_buffer(Q=85)]
 
 
-RUNNERS: dict[str, Callable[[bytes], list[bytes]]] = {
+RUNNERS: dict[str, Callable[[bytes], object]] = {
     "ours": run_ours,
     "floor": run_floor,
     "naive": run_naive,
@@ -265,20 +265,26 @@ def load(data: bytes) -> Image.Image:
 # --- measuring ------------------------------------------------------------------------------
 
 
-def timings(data: bytes, reps: int) -> dict[str, tuple[float, float]]:
+def timings(
+    data: bytes,
+    reps: int,
+    runners: dict[str, Callable[[bytes], object]] | None = None,
+    skip_warmup: tuple[str, ...] = ("naive",),
+) -> dict[str, tuple[float, float]]:
     """Median (wall ms, CPU ms) per method; methods interleaved so load drift hits all alike."""
-    for method in METHODS:
-        if method != "naive":  # naive caches nothing, and costs seconds on 100 MP
-            RUNNERS[method](data)  # warm-up: imports, caches
-    wall: dict[str, list[float]] = {m: [] for m in METHODS}
-    cpu: dict[str, list[float]] = {m: [] for m in METHODS}
+    runners = runners or RUNNERS
+    for method, run in runners.items():
+        if method not in skip_warmup:  # naive caches nothing, and costs seconds on 100 MP
+            run(data)  # warm-up: imports, caches
+    wall: dict[str, list[float]] = {m: [] for m in runners}
+    cpu: dict[str, list[float]] = {m: [] for m in runners}
     for _ in range(reps):
-        for method in METHODS:
+        for method, run in runners.items():
             w0, c0 = time.perf_counter(), time.process_time()
-            RUNNERS[method](data)
+            run(data)
             cpu[method].append((time.process_time() - c0) * 1000)
             wall[method].append((time.perf_counter() - w0) * 1000)
-    return {m: (statistics.median(wall[m]), statistics.median(cpu[m])) for m in METHODS}
+    return {m: (statistics.median(wall[m]), statistics.median(cpu[m])) for m in runners}
 
 
 def peak_rss_kb() -> int:
@@ -293,7 +299,9 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def child(method: str, path: str) -> None:
+def child(
+    method: str, path: str, runners: dict[str, Callable[[bytes], object]] | None = None
+) -> None:
     """Run one method once in this fresh process and report the peak RSS growth."""
     data = Path(path).read_bytes()
     if method == "vips":
@@ -303,18 +311,19 @@ def child(method: str, path: str) -> None:
     if method == "ours":
         estimate = thumbnail.render(data, SIZES).source.estimated_bytes
     else:
-        RUNNERS[method](data)
+        (runners or RUNNERS)[method](data)
     after = peak_rss_kb()
     print(json.dumps({"rss_kb": after - before, "estimate": estimate}))
 
 
-def rss_growth(method: str, path: Path) -> tuple[float, float]:
+def rss_growth(method: str, path: Path, script: str = __file__) -> tuple[float, float]:
+    """(peak RSS growth MB, our estimate MB) of `script --child METHOD PATH`."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", method, str(path)],
+        [sys.executable, script, "--child", method, str(path)],
         capture_output=True,
         text=True,
         check=True,
-        timeout=300,
+        timeout=600,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result["rss_kb"] / 1024, result["estimate"] / 2**20

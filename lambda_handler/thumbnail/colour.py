@@ -90,17 +90,7 @@ def to_8bit(im: Image.Image, src: Source, values: tuple[float, float]) -> Image.
         if src.rawmode.startswith("LA;16") and im.mode == "RGBA":
             return im.convert("LA")  # Pillow decodes 16-bit grey+alpha PNGs as RGBA
         return im
-    if _min_is_white(src):
-        im = ImageOps.invert(im)
-    return im
-
-
-def _min_is_white(src: Source) -> bool:
-    """A 16-bit TIFF with PhotometricInterpretation 0, which Pillow does not invert."""
-    if src.format != "TIFF" or not src.rawmode.startswith("I;16"):
-        return False
-    tags = getattr(src.image, "tag_v2", None)
-    return tags is not None and tags.get(262) == 0
+    return ImageOps.invert(im) if src.min_is_white else im
 
 
 @lru_cache(maxsize=16)

@@ -49,6 +49,7 @@ class Source:
     image: ImageFile.ImageFile | None = None  # Pillow's lazy image
     heif: HeifSource | None = None
     icc: bytes | None = None  # a profile read by us rather than by Pillow (large PNG iCCP)
+    min_is_white: bool = False  # a 16-bit TIFF with PhotometricInterpretation 0
 
     @property
     def is_jpeg(self) -> bool:
@@ -59,14 +60,16 @@ class Source:
         return bool(self.image is not None and self.image.info.get("progressive"))
 
     def decode(self) -> Image.Image:
-        """The pixels, at the draft scale a JPEG was given."""
+        """The pixels, at the draft scale a JPEG was given. The Source lets go of them, so
+        that the decode is freed as soon as the pipeline has downscaled it."""
         if self.heif is not None:
             return self.heif.decode()
-        assert self.image is not None
-        self.image.load()
+        im, self.image = self.image, None
+        assert im is not None
+        im.load()
         if self.icc is not None:
-            self.image.info["icc_profile"] = self.icc
-        return self.image
+            im.info["icc_profile"] = self.icc
+        return im
 
 
 def open_source(data: bytes) -> Source:
@@ -88,14 +91,19 @@ def open_source(data: bytes) -> Source:
     tile = getattr(im, "tile", None) or []
     args = tile[0].args if tile else None
     rawmode = args[0] if isinstance(args, tuple) and args else args
+    rawmode = rawmode if isinstance(rawmode, str) else im.mode
+    # Pillow does not invert min-is-white 16-bit TIFFs (it does for 1- and 8-bit ones).
+    tags = getattr(im, "tag_v2", None)
+    min_is_white = rawmode.startswith("I;16") and tags is not None and tags.get(262) == 0
     return Source(
         format=im.format or "?",
         size=im.size,
         mode=im.mode,
-        rawmode=rawmode if isinstance(rawmode, str) else im.mode,
+        rawmode=rawmode,
         animated=bool(getattr(im, "is_animated", False)),
         image=im,
         icc=icc,
+        min_is_white=min_is_white,
     )
 
 
