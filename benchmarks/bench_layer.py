@@ -21,15 +21,15 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from resizer_cli import layer_build
-from resizer_cli.layer_verify import verify_layer
+from resizer_cli.layer import build as layer_build
+from resizer_cli.layer import download, verify_layer
 
 PIP_SECONDS: list[float] = []
 
 
 def _time_pip() -> None:
     """Wrap our pip seam once, so the table can say how much of a cold build is pip."""
-    real = layer_build.run_pip
+    real = download.run_pip
 
     def timed(args: list[str]) -> tuple[int, str]:
         start = time.perf_counter()
@@ -38,7 +38,7 @@ def _time_pip() -> None:
         finally:
             PIP_SECONDS.append(time.perf_counter() - start)
 
-    layer_build.run_pip = timed  # type: ignore[assignment]
+    download.run_pip = timed  # type: ignore[assignment]
 
 
 def bench(target: str, repeat: int) -> dict[str, object]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 FITS = ("inside", "cover")
+GRAVITIES = ("centre", "smart")
+GRAVITY_ALIASES = {"center": "centre"}
 OUTPUT_FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 FORMAT_ALIASES = {"jpg": "jpeg"}
 MAX_SIDE = 99_999  # pixels per thumbnail side (five digits)
@@ -25,6 +27,7 @@ DEFAULTS = {
     "RESULTS_PREFIX": "results/",
     "SIZES": "128x128,512x512",
     "FIT": "inside",
+    "GRAVITY": "centre",
     "OUTPUT_FORMAT": "auto",
     "QUALITY": "85",
     "MAX_PIXELS": "50000000",
@@ -97,6 +100,10 @@ def parse_fit(value: object) -> str:
     return parse_choice(value, FITS)
 
 
+def parse_gravity(value: object) -> str:
+    return parse_choice(value, GRAVITIES, GRAVITY_ALIASES)
+
+
 def parse_output_format(value: object) -> str:
     return parse_choice(value, OUTPUT_FORMATS, FORMAT_ALIASES)
 
@@ -145,6 +152,7 @@ class Config:
     results_prefix: str
     sizes: tuple[tuple[int, int], ...]
     fit: str
+    gravity: str  # where `cover` crops: "centre" or "smart"
     output_format: str
     quality: int
     max_pixels: int
@@ -174,6 +182,7 @@ class Config:
             results_prefix=results_prefix,
             sizes=_read("SIZES", get("SIZES"), parse_sizes),
             fit=_read("FIT", get("FIT"), parse_fit),
+            gravity=_read("GRAVITY", get("GRAVITY"), parse_gravity),
             output_format=_read("OUTPUT_FORMAT", get("OUTPUT_FORMAT"), parse_output_format),
             quality=_read("QUALITY", get("QUALITY"), parse_quality),
             max_pixels=_read("MAX_PIXELS", get("MAX_PIXELS"), parse_max_pixels),

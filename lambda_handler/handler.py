@@ -237,6 +237,7 @@ def _process(
                 data,
                 config.sizes,
                 fit=config.fit,
+                gravity=config.gravity,
                 output_format=config.output_format,
                 quality=config.quality,
                 max_pixels=config.max_pixels,

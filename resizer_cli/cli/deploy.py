@@ -46,6 +46,13 @@ def _setup(
         str | None, typer.Option("--format", help="auto, jpeg, png, webp or avif.")
     ] = None,
     fit: Annotated[str | None, typer.Option("--fit", help="inside or cover.")] = None,
+    gravity: Annotated[
+        str | None, typer.Option("--gravity", help="Where cover crops: centre or smart.")
+    ] = None,
+    heic: Annotated[
+        bool | None,
+        typer.Option("--heic/--no-heic", help="HEIC/HEIF input (pillow-heif in the layer)."),
+    ] = None,
     quality: Annotated[int | None, typer.Option("--quality", help="Encoder quality 1-100.")] = None,
     max_pixels: Annotated[
         int | None, typer.Option("--max-pixels", help="Refuse images larger than this.")
@@ -99,6 +106,8 @@ def _setup(
         runtime=runtime,
         output_format=output_format,
         fit=fit,
+        gravity=gravity,
+        heic=heic,
         quality=quality,
         max_pixels=max_pixels,
         source_bucket=source_bucket,

@@ -9,14 +9,15 @@ import typer
 from rich.text import Text
 
 from resizer_cli.cli.common import JsonOpt
-from resizer_cli.layer_build import build_layer, requirements_text
-from resizer_cli.layer_target import (
+from resizer_cli.layer import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_RUNTIME,
     LayerError,
+    build_layer,
+    layer_pins,
     local_target,
+    verify_layer,
 )
-from resizer_cli.layer_verify import verify_layer
 from resizer_cli.output import Reporter
 
 RuntimeOpt = Annotated[
@@ -30,6 +31,10 @@ ArchOpt = Annotated[
     typer.Option(
         "--arch", help=f"Lambda architecture: x86_64 or arm64 (default {DEFAULT_ARCHITECTURE})."
     ),
+]
+HeicOpt = Annotated[
+    bool,
+    typer.Option("--heic/--no-heic", help="Include pillow-heif for HEIC/HEIF input (default)."),
 ]
 LocalOpt = Annotated[
     bool,
@@ -55,11 +60,6 @@ def _target_args(runtime: str | None, arch: str | None, local: bool) -> tuple[st
     return runtime or DEFAULT_RUNTIME, arch or DEFAULT_ARCHITECTURE
 
 
-def _pins() -> str:
-    lines = (ln.split("#", 1)[0].strip() for ln in requirements_text().splitlines())
-    return ", ".join(ln for ln in lines if ln)
-
-
 @layer_app.command("build")
 def build(
     runtime: RuntimeOpt = None,
@@ -68,6 +68,7 @@ def build(
         Path | None, typer.Option("--output", "-o", help="Also copy the zip here (file or dir).")
     ] = None,
     local: LocalOpt = False,
+    heic: HeicOpt = True,
     json_: JsonOpt = False,
 ) -> None:
     """Build (or take from the cache) the Pillow layer zip.
@@ -83,8 +84,11 @@ def build(
     reporter = Reporter(json_mode=json_)
     runtime_, arch_ = _target_args(runtime, arch, local)
     label = f"{runtime_} {arch_}" + (" (local)" if local else "")
-    reporter.where(f"Pillow layer for {label}: {_pins()}")
-    artifact = build_layer(runtime_, arch_, reporter=reporter, output=output, local=local)
+    pins = ", ".join(layer_pins(runtime_, arch_, local=local, heic=heic))
+    reporter.where(f"Pillow layer for {label}: {pins}")
+    artifact = build_layer(
+        runtime_, arch_, reporter=reporter, output=output, local=local, heic=heic
+    )
     reporter.emit_json({**artifact.to_json(), "local": local})
     reporter.print(f"path    {artifact.path}")
     reporter.print(

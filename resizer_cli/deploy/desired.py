@@ -196,6 +196,8 @@ def desired_state(
         "SOURCE_BUCKET_OWNER": source_owner,
         "DEST_BUCKET_OWNER": names.account,
     }
+    if settings.gravity != "centre":  # unset means centre, so default stacks keep their env
+        env["GRAVITY"] = settings.gravity
     extra = {} if names.owns_source_bucket else {SOURCE_BUCKET_TAG: names.source_bucket}
     if brought_owner:
         extra[SOURCE_OWNER_TAG] = brought_owner

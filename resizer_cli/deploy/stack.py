@@ -1,7 +1,7 @@
 """`setup` as one call: build the artifacts, read what exists, plan, then apply.
 
 Artifact sources are injectable (tests pass tiny deterministic zips); by default the handler
-bundle comes from the installed `lambda_handler` package and the layer from `layer_build`.
+bundle comes from the installed `lambda_handler` package and the layer from `resizer_cli.layer`.
 """
 
 from __future__ import annotations
@@ -46,20 +46,21 @@ def effective_architecture(settings: Settings) -> str:
     """The emulator runs layers on this machine, so a local stack uses the host's."""
     if settings.target != "local":
         return settings.architecture
-    from resizer_cli.layer_build import host_architecture
+    from resizer_cli.layer import host_architecture
 
     return host_architecture()
 
 
 def real_layer(reporter: Reporter | None = None) -> LayerProvider:
     def provide(settings: Settings) -> ZipArtifact:
-        from resizer_cli.layer_build import build_layer
+        from resizer_cli.layer import build_layer
 
         return build_layer(
             settings.effective_runtime,
             effective_architecture(settings),
             reporter=reporter,
             local=settings.target == "local",
+            heic=settings.heic,
         )
 
     return provide

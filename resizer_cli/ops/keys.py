@@ -17,10 +17,16 @@ import os
 import unicodedata
 from typing import TYPE_CHECKING
 
-from lambda_handler.keys import metadata_value, output_key, relative_key, result_key
+from lambda_handler.keys import (
+    metadata_size,
+    metadata_value,
+    output_key,
+    relative_key,
+    result_key,
+)
 
 # The function's own choice of output format, so predicted thumbnail keys are its keys.
-from lambda_handler.thumbnail import _output_format
+from lambda_handler.thumbnail.encode import output_format
 from resizer_cli.errors import ResizerError
 
 if TYPE_CHECKING:
@@ -68,7 +74,7 @@ def thumbnail_keys(key: str, content_type: str, layout: StackLayout) -> list[str
     rel = relative_key(key, layout.source_prefix)
     if source_format is None or rel is None:
         return []
-    fmt = _output_format(source_format, layout.output_format)
+    fmt = output_format(source_format, layout.output_format)
     return [output_key(layout.dest_prefix, box, rel, fmt) for box in layout.sizes]
 
 
@@ -86,9 +92,12 @@ def over_limit(key: str, content_type: str, layout: StackLayout) -> str | None:
             return (f"its {what} key would be {size} bytes; S3 allows {KEY_MAX_BYTES} "
                     f"({_SHORTER})")
     if thumbs:
-        meta = (len("source-bucket") + len(metadata_value(layout.source_bucket))
-                + len("source-key") + len(metadata_value(key))
-                + len("source-etag") + _ETAG_MAX)
+        # Measured as the function measures it, with the longest ETag the upload can get.
+        meta = metadata_size({
+            "source-bucket": metadata_value(layout.source_bucket),
+            "source-key": metadata_value(key),
+            "source-etag": "0" * _ETAG_MAX,
+        })
         if meta > METADATA_MAX_BYTES:
             return (f"its thumbnails' metadata (the key, percent-encoded) would be {meta} "
                     f"bytes; S3 allows {METADATA_MAX_BYTES} ({_SHORTER})")

@@ -34,6 +34,8 @@ class Settings:
     runtime: str = ""  # "" = python3.13 on aws, the local interpreter's version on local
     output_format: str = "auto"
     fit: str = "inside"
+    gravity: str = "centre"  # where --fit cover crops: the centre, or "smart"
+    heic: bool = True  # pillow-heif in the layer (HEIC/HEIF input); false for a smaller layer
     quality: int = 85
     max_pixels: int = 50_000_000
     source_bucket: str | None = None  # an existing bucket to bring along (not ours to delete)

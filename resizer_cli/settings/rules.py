@@ -18,6 +18,7 @@ from lambda_handler.config import (
     ConfigError,
     parse_choice,
     parse_fit,
+    parse_gravity,
     parse_in_range,
     parse_max_pixels,
     parse_output_format,
@@ -143,6 +144,18 @@ def parse_account(value: object) -> str:
     return text
 
 
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = _BOOL_WORDS.get(str(value).strip().lower()) if isinstance(value, str) else None
+    if word is None:
+        raise ConfigError("not true or false", "write true or false")
+    return word
+
+
 def parse_memory(value: object) -> int:
     return parse_in_range(value, *MEMORY_MB)
 
@@ -163,6 +176,8 @@ RULES: dict[str, Callable[[object], Any]] = {
     "runtime": parse_runtime,
     "output_format": parse_output_format,
     "fit": parse_fit,
+    "gravity": parse_gravity,
+    "heic": parse_bool,
     "quality": parse_quality,
     "max_pixels": parse_max_pixels,
     "source_bucket": _text,  # the bucket itself is checked when the plan reads it

@@ -34,7 +34,7 @@ def test_deploy_with_the_real_layer_builder(aws, target_factory) -> None:
     versions = lam.list_layer_versions(LayerName=target.names.layer)["LayerVersions"]
     assert len(versions) == 1
     assert versions[0]["CompatibleRuntimes"] == ["python3.12"]
-    from resizer_cli.layer_build import build_layer
+    from resizer_cli.layer import build_layer
 
     artifact = build_layer("python3.12", "x86_64")
     assert artifact.sha256 in versions[0]["Description"]

@@ -309,7 +309,7 @@ def test_action_json_shape() -> None:
 def test_local_target_uses_the_host_and_this_interpreter() -> None:
     from resizer_cli.deploy.desired import desired_state
     from resizer_cli.deploy.stack import effective_architecture
-    from resizer_cli.layer_build import host_architecture
+    from resizer_cli.layer import host_architecture
     from resizer_cli.naming import Names
     from resizer_cli.settings import Settings, local_runtime
 

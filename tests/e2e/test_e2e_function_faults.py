@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from resizer_cli.layer_build import build_layer
+from resizer_cli.layer import build_layer
 
 STACK = "faults"
 FUNCTION = "faults-thumbnailer"

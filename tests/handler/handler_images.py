@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import array
 import io
 import random
 import struct
+import sys
 import zlib
 from typing import Any
 
+import pillow_heif
 from PIL import Image, ImageCms, ImageDraw, PngImagePlugin
 
 # Pillow's Transpose for each EXIF orientation, as a viewer applies it to the stored pixels.
@@ -243,7 +246,82 @@ def animated(
 
 
 def fake_heic() -> bytes:
+    """A HEIC brand and nothing behind it."""
     return struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + b"\0" * 64
+
+
+# --- HEIC, made with pillow-heif's encoder (x265): keep them small, encoding is slow --------
+
+
+def heic(im: Image.Image, quality: int = 90, **params: Any) -> bytes:
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(im).save(buf, quality=quality, **params)
+    return buf.getvalue()
+
+
+def oriented_heic(orientation: int, upright: Image.Image) -> bytes:
+    """A HEIC as a phone writes it: sensor pixels, irot/imir that make them upright, and the
+    same orientation restated in EXIF (which a reader must not apply a second time).
+
+    pillow-heif's writer turns the pixels by their EXIF orientation *and* records that turn
+    as irot/imir, so it is given the picture turned back twice: the file then stores it
+    turned back once (as a sensor would) with a transform that undoes it.
+    """
+    stored = upright
+    if orientation in INVERSE:
+        stored = upright.transpose(INVERSE[orientation]).transpose(INVERSE[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.info["exif"] = exif.tobytes()
+    return heic(stored, quality=95)
+
+
+def heif_stored_size(data: bytes) -> tuple[int, int]:
+    """The coded size from the ispe box (before irot)."""
+    at = data.index(b"ispe")
+    width, height = struct.unpack_from(">II", data, at + 8)
+    return width, height
+
+
+def heif_grid_claiming(width: int, height: int) -> bytes:
+    """A 2x2 grid of 64 px tiles (as phones store big photos) whose grid descriptor and ispe
+    claim width x height: the header says a huge image, the tiles cannot fill it, so only a
+    check made before decoding can tell "too large" from "damaged"."""
+    data = heic(photo((128, 128)), tile_size=64)
+    at = data.index(b"idat") + 4  # ImageGrid: version, flags, rows-1, columns-1, width, height
+    assert data[at : at + 8] == b"\x00\x00\x01\x01" + struct.pack(">HH", 128, 128)
+    data = data[: at + 4] + struct.pack(">HH", width, height) + data[at + 8 :]
+    at = data.index(b"ispe")  # the grid's own, first
+    return data[: at + 8] + struct.pack(">II", width, height) + data[at + 16 :]
+
+
+def heic_deep(values: list[tuple[int, int, int]], width: int, bits: int) -> bytes:
+    """A 10- or 12-bit HEIC from rows of `bits`-bit RGB values (len(values) = width * height)."""
+    shift = 16 - bits  # pillow-heif takes 16-bit samples and keeps the top `bits`
+    samples = array.array("H", (v << shift for px in values for v in px))
+    if sys.byteorder == "big":
+        samples.byteswap()  # pillow-heif wants little-endian
+    height = len(values) // width
+    previous = pillow_heif.options.SAVE_HDR_TO_12_BIT
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
+    try:
+        heif_file = pillow_heif.from_bytes("RGB;16", (width, height), samples.tobytes())
+        buf = io.BytesIO()
+        heif_file.save(buf, quality=95)
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = previous
+    return buf.getvalue()
+
+
+def heic_collection(colours: list[tuple[int, int, int]], primary: int) -> bytes:
+    """Several images in one file (a burst), the `primary`-th one marked primary."""
+    frames = [Image.new("RGB", (64, 48), c) for c in colours]
+    heif_file = pillow_heif.from_pillow(frames[0])
+    for frame in frames[1:]:
+        heif_file.add_from_pillow(frame)
+    buf = io.BytesIO()
+    heif_file.save(buf, quality=90, primary_index=primary)
+    return buf.getvalue()
 
 
 def png_with_metadata(im: Image.Image) -> bytes:
@@ -259,3 +337,78 @@ def zlib_bomb_png() -> bytes:
     """A small PNG whose zTXt chunk inflates past Pillow's text limit (it raises ValueError)."""
     ztxt = b"Comment\0\0" + zlib.compress(b"A" * (64 * 1024 * 1024), 9)
     return png_raw(8, 8, 8, 0, [b"\0" * 8] * 8, extra_chunks=[(b"zTXt", ztxt)])
+
+
+def tiff_raw(
+    width: int,
+    height: int,
+    samples: int,
+    bits: int,
+    pixels: bytes,
+    *,
+    sample_format: int = 1,
+    photometric: int | None = None,
+    extra_samples: int | None = None,
+    big_endian: bool = False,
+) -> bytes:
+    """An uncompressed single-strip TIFF written by hand: 16-bit, signed, float, min-is-white,
+    big-endian and the other variants Pillow cannot write itself."""
+    e = ">" if big_endian else "<"
+    if photometric is None:
+        photometric = 1 if samples in (1, 2) else 2
+    entries: list[tuple[int, int, list[int]]] = [  # (tag, type 3=SHORT 4=LONG, values)
+        (256, 4, [width]),
+        (257, 4, [height]),
+        (258, 3, [bits] * samples),
+        (259, 3, [1]),
+        (262, 3, [photometric]),
+        (273, 4, [0]),  # StripOffsets, patched below
+        (277, 3, [samples]),
+        (278, 4, [height]),
+        (279, 4, [len(pixels)]),
+        (284, 3, [1]),
+        (339, 3, [sample_format] * samples),
+    ]
+    if extra_samples is not None:
+        entries.append((338, 3, [extra_samples]))
+    entries.sort()
+    ifd_at = 8
+    data_at = ifd_at + 2 + 12 * len(entries) + 4
+    ifd, extra = struct.pack(e + "H", len(entries)), b""
+    for tag, kind, values in entries:
+        payload = struct.pack(e + {3: "H", 4: "I"}[kind] * len(values), *values)
+        if len(payload) <= 4:
+            ifd += struct.pack(e + "HHI", tag, kind, len(values)) + payload.ljust(4, b"\0")
+        else:
+            ifd += struct.pack(e + "HHII", tag, kind, len(values), data_at + len(extra))
+            extra += payload + b"\0" * (len(payload) % 2)
+    ifd += struct.pack(e + "I", 0)
+    head = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "I", ifd_at)
+    out = bytearray(head + ifd + extra + pixels)
+    index = [tag for tag, _, _ in entries].index(273)
+    struct.pack_into(e + "I", out, ifd_at + 2 + 12 * index + 8, data_at + len(extra))
+    return bytes(out)
+
+
+def samples16(values: list[int], big_endian: bool = False) -> bytes:
+    return struct.pack((">" if big_endian else "<") + "H" * len(values), *values)
+
+
+def big_icc_profile(extra_bytes: int = 1_500_000) -> bytes:
+    """The test Adobe RGB profile with a large private tag: lcms ignores it, and the profile
+    is then over Pillow's 1 MB PNG chunk limit even compressed (the tag is noise)."""
+    base = adobe_rgb_profile()
+    (count,) = struct.unpack_from(">I", base, 128)
+    rng = random.Random(5)
+    blob = b"zzzz\0\0\0\0" + bytes(rng.getrandbits(8) for _ in range(extra_bytes))
+    # Shift every tag offset by the one new table entry, then append the blob.
+    table = b""
+    for i in range(count):
+        sig, offset, size = struct.unpack_from(">4sII", base, 132 + 12 * i)
+        table += struct.pack(">4sII", sig, offset + 12, size)
+    body = base[132 + 12 * count :]
+    blob_at = 132 + 12 * (count + 1) + len(body)
+    table += struct.pack(">4sII", b"zzzz", blob_at, len(blob))
+    profile = bytearray(base[:128] + struct.pack(">I", count + 1) + table + body + blob)
+    struct.pack_into(">I", profile, 0, len(profile))
+    return bytes(profile)

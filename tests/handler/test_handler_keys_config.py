@@ -72,6 +72,7 @@ def test_config_defaults() -> None:
         results_prefix="results/",
         sizes=((128, 128), (512, 512)),
         fit="inside",
+        gravity="centre",
         output_format="auto",
         quality=85,
         max_pixels=50_000_000,
@@ -88,6 +89,7 @@ def test_config_from_values() -> None:
             "DEST_PREFIX": "/out",
             "SIZES": "64X64, 300x200,64x64",
             "FIT": "COVER",
+            "GRAVITY": "Smart",
             "OUTPUT_FORMAT": "jpg",
             "QUALITY": "70",
             "MAX_PIXELS": "1_000_000",
@@ -97,6 +99,8 @@ def test_config_from_values() -> None:
     assert config.dest_bucket == "dst" and config.source_prefix == "in/"
     assert config.dest_prefix == "out/" and config.sizes == ((64, 64), (300, 200))
     assert (config.fit, config.output_format, config.quality) == ("cover", "jpeg", 70)
+    assert config.gravity == "smart"
+    assert Config.from_env({"GRAVITY": "center"}).gravity == "centre"
     assert config.max_pixels == 1_000_000 and config.memory_mb == 1024
     assert Config.from_env({"SOURCE_PREFIX": ""}).source_prefix == ""
 
@@ -108,6 +112,7 @@ def test_config_from_values() -> None:
         {"SIZES": "0x10"},
         {"SIZES": ","},
         {"FIT": "stretch"},
+        {"GRAVITY": "north"},
         {"OUTPUT_FORMAT": "gif"},
         {"QUALITY": "101"},
         {"QUALITY": "high"},
@@ -144,10 +149,11 @@ def test_transient_classification() -> None:
 
 
 def test_import_is_light() -> None:
-    """boto3 is imported on first use, not when Lambda loads the module."""
+    """boto3 is imported on first use, not when Lambda loads the module; pillow-heif (and its
+    native libraries) only when a HEIF image arrives."""
     code = (
         "import sys, lambda_handler.handler; "
-        "print('boto3' in sys.modules, 'botocore' in sys.modules)"
+        "print('boto3' in sys.modules, 'botocore' in sys.modules, 'pillow_heif' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]

@@ -10,7 +10,16 @@ from urllib.parse import quote_plus, unquote
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from handler_images import animated, decode, encode, fake_heic, oriented_jpeg, photo, quadrants
+from handler_images import (
+    animated,
+    decode,
+    encode,
+    fake_heic,
+    heic,
+    oriented_jpeg,
+    photo,
+    quadrants,
+)
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 from PIL import Image
@@ -160,7 +169,8 @@ def test_multi_record_event_with_good_and_bad_images(
         "raw/anim/cat.gif": animated("GIF", [(255, 0, 0), (0, 0, 255)]),
         "raw/logo.png": good_png,
         "raw/broken.jpg": jpeg[: len(jpeg) // 3],
-        "raw/phone/IMG_0001.HEIC": fake_heic(),
+        "raw/phone/IMG_0001.HEIC": heic(photo((320, 240))),
+        "raw/phone/IMG_0002.HEIC": fake_heic(),
         "raw/notes.txt": b"just some text, not an image\n" * 5,
         "other/outside.jpg": jpeg,
         "raw/rotated.jpg": oriented_jpeg(6, quadrants((400, 200))),
@@ -170,7 +180,7 @@ def test_multi_record_event_with_good_and_bad_images(
 
     summary = handler(s3_event(SRC, *files), Context())  # no exception for bad images
 
-    assert summary == {"ok": 3, "error": 3, "skipped": 1, "failed": 0}
+    assert summary == {"ok": 4, "error": 3, "skipped": 1, "failed": 0}
     # GIF becomes a JPEG still: the extension changes with the format.
     gif = get(s3, "thumbnails/128x128/anim/cat.jpg")
     assert gif["ContentType"] == "image/jpeg"
@@ -178,10 +188,14 @@ def test_multi_record_event_with_good_and_bad_images(
     assert get(s3, "thumbnails/512x512/logo.png")["ContentType"] == "image/png"
     assert decode(get(s3, "thumbnails/128x128/rotated.jpg")["Body"].read()).size == (128, 64)
     assert result_record(s3, "results/anim/cat.gif.json")["format"] == "gif"
+    phone = get(s3, "thumbnails/128x128/phone/IMG_0001.jpg")  # HEIC becomes JPEG
+    assert phone["ContentType"] == "image/jpeg"
+    assert decode(phone["Body"].read()).size == (128, 96)
+    assert result_record(s3, "results/phone/IMG_0001.HEIC.json")["format"] == "heif"
 
     expected = {
         "broken.jpg": "corrupt",
-        "phone/IMG_0001.HEIC": "unsupported",
+        "phone/IMG_0002.HEIC": "corrupt",
         "notes.txt": "not_image",
     }
     for rel, kind in expected.items():

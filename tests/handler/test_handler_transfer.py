@@ -12,7 +12,7 @@ from moto import mock_aws
 from PIL import Image, ImageChops, JpegImagePlugin
 
 from lambda_handler import handler as handler_mod
-from lambda_handler import thumbnail
+from lambda_handler.thumbnail import geometry
 
 
 @pytest.fixture
@@ -53,9 +53,10 @@ def _max_difference(a: Image.Image, b: Image.Image) -> int:
 def _banded_and_plain(
     im: Image.Image, size: tuple[int, int], box: Any, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Image.Image, Image.Image]:
-    monkeypatch.setattr(thumbnail, "BAND_MIN_BYTES", 0)  # band even this small test image
-    banded = thumbnail._downscale(im, size, box)
-    plain = im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=thumbnail.REDUCING_GAP)
+    monkeypatch.setattr(geometry, "BAND_MIN_BYTES", 0)  # band even this small test image
+    banded = geometry.downscale(im, size, box)
+    gap = geometry.FIRST_REDUCING_GAP
+    plain = im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
     return banded, plain
 
 
@@ -82,7 +83,7 @@ def test_banded_downscale_of_a_draft_decode(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_reducing_and_alpha_images_are_not_banded(monkeypatch: pytest.MonkeyPatch) -> None:
     alpha, huge, plain = photo((900, 900)).convert("RGBA"), photo((3000, 3000)), photo((900, 900))
-    monkeypatch.setattr(thumbnail, "BAND_MIN_BYTES", 0)
+    monkeypatch.setattr(geometry, "BAND_MIN_BYTES", 0)
     calls: list[tuple[int, int]] = []
     real_resize = Image.Image.resize
 
@@ -91,10 +92,39 @@ def test_reducing_and_alpha_images_are_not_banded(monkeypatch: pytest.MonkeyPatc
         return real_resize(self, size, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "resize", counting)
-    thumbnail._downscale(alpha, (300, 300), None)  # premultiplied as a whole by Pillow
-    thumbnail._downscale(huge, (300, 300), None)  # 10x: reduce() first, aligned to the box
+    geometry.downscale(alpha, (300, 300), None)  # premultiplied as a whole by Pillow
+    geometry.downscale(huge, (300, 300), None)  # 10x: reduce() first, aligned to the box
     assert calls and all(size == (300, 300) for size in calls)  # whole, never in bands
     calls.clear()
-    thumbnail._downscale(plain, (300, 300), None)
-    assert len(calls) == -(-300 // thumbnail.BAND_ROWS)
-    assert {size[1] for size in calls} <= {thumbnail.BAND_ROWS, 300 % thumbnail.BAND_ROWS}
+    geometry.downscale(plain, (300, 300), None)
+    assert len(calls) == -(-300 // geometry.BAND_ROWS)
+    assert {size[1] for size in calls} <= {geometry.BAND_ROWS, 300 % geometry.BAND_ROWS}
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [((2011, 1507), (301, 226)), ((937, 911), (301, 293)), ((1400, 1100), (600, 471))],
+)
+def test_downscale_from_bands_of_rows_equals_the_whole_image_resize(
+    mode: str, source: tuple[int, int], size: tuple[int, int]
+) -> None:
+    """How HEIF is downscaled without a full-size Pillow copy: from bands of libheif's rows,
+    with reduce() (first case) or LANCZOS margins (the others), as the one-pass resize."""
+    im = photo(source, seed=11).convert(mode)
+    if mode == "RGBA":
+        im.putalpha(Image.linear_gradient("L").resize(source))
+    asked: list[tuple[int, int]] = []
+
+    def rows(top: int, bottom: int) -> Image.Image:
+        asked.append((top, bottom))
+        return im.crop((0, top, im.width, bottom))
+
+    banded = geometry.downscale_rows(rows, im.size, mode, size)
+    plain = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=geometry.FIRST_REDUCING_GAP)
+    assert banded.mode == plain.mode and banded.size == plain.size
+    tolerance = 1
+    if mode == "RGBA":  # a level of rounding at alpha ~0 is many once unpremultiplied
+        banded, plain, tolerance = banded.convert("RGBa"), plain.convert("RGBa"), 2
+    assert _max_difference(banded, plain) <= tolerance
+    assert len(asked) > 1 and max(b - t for t, b in asked) < source[1]  # never all at once

@@ -59,9 +59,9 @@ def test_empty_file_is_not_image() -> None:
     assert err.kind == "not_image" and "empty" in err.reason
 
 
-def test_heic_is_unsupported() -> None:
+def test_a_heic_brand_with_nothing_behind_it_is_corrupt() -> None:
     err = refused(fake_heic())
-    assert err.kind == "unsupported" and "HEIC" in err.reason
+    assert err.kind == "corrupt" and "HEIF header is damaged" in err.reason
 
 
 def test_formats_we_do_not_decode_are_unsupported() -> None:

@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from resizer_cli import layer_build
-from resizer_cli.layer_build import LayerArtifact, build_layer
+from resizer_cli.layer import LayerArtifact, build_layer, download
 
 
 @pytest.fixture
 def pip_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Every pip invocation made through our seam, in order (pip still really runs)."""
     calls: list[list[str]] = []
-    real = layer_build.run_pip
+    real = download.run_pip
 
     def counting(args: list[str]) -> tuple[int, str]:
         calls.append(list(args))
         return real(args)
 
-    monkeypatch.setattr(layer_build, "run_pip", counting)
+    monkeypatch.setattr(download, "run_pip", counting)
     return calls
 
 

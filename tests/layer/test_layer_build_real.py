@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from resizer_cli import layer_build
-from resizer_cli.layer_build import LayerArtifact, build_layer, verify_layer
-from resizer_cli.layer_target import LayerError, lambda_target
-from resizer_cli.native_binary import sniff
+from resizer_cli.layer import LayerArtifact, LayerError, build_layer, verify_layer
+from resizer_cli.layer import build as layer_build
+from resizer_cli.layer.elf import sniff
+from resizer_cli.layer.target import lambda_target
 from resizer_cli.ziputil import FIXED_DATE, sha256_file
 
 NativeMembers = Callable[[Path], dict[str, bytes]]
@@ -37,7 +37,11 @@ def _check_layer(art: LayerArtifact, nodot: str, triplet: str, machine: int) -> 
         assert art.unzipped_size == sum(i.file_size for i in infos)
         extensions = [n for n in names if n.endswith(".so")]
         assert "python/PIL/_imaging." + f"cpython-{nodot}-{triplet}.so" in extensions
+        assert f"python/_pillow_heif.cpython-{nodot}-{triplet}.so" in extensions
         assert all(f".cpython-{nodot}-{triplet}.so" in n for n in extensions)
+        heif_libs = {n.rsplit("/", 1)[-1].split("-")[0] for n in names if "pillow_heif.libs/" in n}
+        assert heif_libs == {"libheif", "libde265", "libx265"}
+        assert "python/pillow_heif-1.8.1.dist-info/licenses/LICENSES_bundled.txt" in names
 
 
 def test_python312_x86_64_layer_has_cp312_x86_64_elf_everywhere(
@@ -48,10 +52,12 @@ def test_python312_x86_64_layer_has_cp312_x86_64_elf_everywhere(
     _check_layer(art, "312", "x86_64-linux-gnu", 62)
     natives = native_members(art.path)
     assert len(natives) > 10  # extension modules plus pillow.libs
+    assert any("pillow_heif.libs/libheif" in n for n in natives)
     for name, data in natives.items():
         info = sniff(data)
         assert (info.kind, info.machine, info.bits) == ("elf", 62, 64), name
         assert info.glibc is None or info.glibc <= (2, 34), name
+        assert (info.version("GLIBCXX") or ()) <= (3, 4, 29), name
     report = verify_layer(art.path, "python3.12", "x86_64")
     assert report.sha256 == art.sha256
     assert set(report.native_files) == set(natives)
@@ -87,13 +93,14 @@ def test_pip_is_asked_for_the_target_only(
     assert second.path != first.path
     assert second.sha256 == first.sha256
     assert second.path.read_bytes() == first.path.read_bytes()
-    (call,) = [c for c in pip_calls if c[0] == "download"][-1:]
-    assert "--only-binary=:all:" in call and "--no-deps" in call
-    assert call[call.index("--abi") + 1] == "cp312"
-    assert call[call.index("--python-version") + 1] == "3.12"
-    platforms = [call[i + 1] for i, a in enumerate(call) if a == "--platform"]
-    assert "manylinux_2_34_x86_64" in platforms and "manylinux2014_x86_64" in platforms
-    assert call[-1] == "pillow==13.0.0"
+    calls = [c for c in pip_calls if c[0] == "download"]
+    assert [c[-1] for c in calls] == ["pillow==13.0.0", "pillow-heif==1.8.1"]
+    for call in calls:
+        assert "--only-binary=:all:" in call and "--no-deps" in call
+        assert call[call.index("--abi") + 1] == "cp312"
+        assert call[call.index("--python-version") + 1] == "3.12"
+        platforms = [call[i + 1] for i, a in enumerate(call) if a == "--platform"]
+        assert "manylinux_2_34_x86_64" in platforms and "manylinux2014_x86_64" in platforms
 
 
 def test_output_copies_the_zip_where_asked(layer_312_x86: LayerArtifact, tmp_path: Path) -> None:
@@ -113,7 +120,7 @@ def test_a_damaged_cached_zip_is_detected_and_rebuilt(
     data[middle : middle + 64] = bytes(64)  # same size, still opens as a zip: only the sha tells
     path.write_bytes(bytes(data))
     rebuilt = build_layer("python3.12", "x86_64")
-    assert len(pip_calls) == 1
+    assert len(pip_calls) == 2  # pillow and pillow-heif
     assert rebuilt.sha256 == layer_312_x86.sha256 == sha256_file(rebuilt.path)
     verify_layer(rebuilt.path, "python3.12", "x86_64")
 
@@ -156,7 +163,7 @@ def test_an_interrupted_build_leaves_nothing_half_written(
         build_layer("python3.13", "arm64")
     assert len(written) == 40
     assert list((cache / "layers").iterdir()) == []  # no zip, no sidecar, no staging dir
-    assert len(pip_calls) == 1
+    assert len(pip_calls) == 2
 
 
 def test_no_network_to_the_index_is_reported_as_such(
@@ -172,4 +179,16 @@ def test_no_network_to_the_index_is_reported_as_such(
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
     with pytest.raises(LayerError) as err:
         build_layer("python3.13", "x86_64")
+    # pip 23 names the host in urllib3's words, pip 26 only in the URL it could not fetch.
     assert str(err.value).startswith("cannot reach 127.0.0.1 to download pillow==13.0.0")
+
+
+def test_a_layer_without_heic_leaves_pillow_heif_out(layer_312_x86: LayerArtifact) -> None:
+    plain = build_layer("python3.12", "x86_64", heic=False)
+    assert plain.sha256 != layer_312_x86.sha256 and plain.path != layer_312_x86.path
+    with zipfile.ZipFile(plain.path) as zf:
+        names = zf.namelist()
+    assert "python/PIL/__init__.py" in names
+    assert not [n for n in names if "heif" in n]
+    assert plain.size < layer_312_x86.size and plain.unzipped_size < layer_312_x86.unzipped_size
+    verify_layer(plain.path, "python3.12", "x86_64")

@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from resizer_cli.layer_build import LayerArtifact
+from resizer_cli.layer import LayerArtifact
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from resizer_cli.layer_build import build_layer, verify_layer
-from resizer_cli.layer_target import host_architecture
+import pillow_heif
+import pytest
+from PIL import Image
+
+import lambda_handler
+from resizer_cli.layer import build_layer, host_architecture, verify_layer
 
 PROBE = r"""
 import io, sys
@@ -51,3 +56,41 @@ def test_local_layer_imports_pillow_in_a_clean_interpreter(tmp_path: Path) -> No
     assert version == "13.0.0"
     assert "(128, 96)" in rest
     assert rest.rstrip().endswith("[]")  # no site-packages on the path at all
+
+
+HEIC_PROBE = r"""
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]  # the layer, then the function code
+from lambda_handler.thumbnail import ThumbnailError, make_thumbnails
+try:
+    thumb = make_thumbnails(open(sys.argv[3], "rb").read(), [(64, 64)])[0]
+    print("ok", thumb.format, thumb.width, thumb.height)
+except ThumbnailError as exc:
+    print(exc.kind, exc.reason)
+print("pillow_heif" in sys.modules and sys.modules["pillow_heif"].__file__.startswith(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("heic", [True, False])
+def test_the_function_decodes_heic_with_the_layer_alone_or_says_it_is_left_out(
+    tmp_path: Path, heic: bool
+) -> None:
+    art = build_layer("python3.13", "x86_64", local=True, heic=heic)
+    with zipfile.ZipFile(art.path) as zf:
+        zf.extractall(tmp_path / "layer")
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", (160, 120), (30, 90, 200))).save(buf, quality=80)
+    (tmp_path / "photo.heic").write_bytes(buf.getvalue())
+    repo = Path(lambda_handler.__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", HEIC_PROBE, str(tmp_path / "layer" / "python"),
+         str(repo), str(tmp_path / "photo.heic")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, imported = proc.stdout.strip().splitlines()
+    if heic:
+        assert first == "ok jpeg 64 48" and imported == "True"
+    else:
+        assert first.startswith("unsupported HEIC/HEIF images need pillow-heif")
+        assert "heic = false" in first and imported == "False"

@@ -7,24 +7,32 @@ import subprocess
 import sys
 
 import pytest
+from packaging.requirements import Requirement as PkgRequirement
 
-from resizer_cli.layer_build import (
+from resizer_cli.layer import (
     LayerArtifact,
-    layer_description,
-    layer_path,
-    parse_layer_sha,
-    parse_requirements,
-    requirements_text,
-)
-from resizer_cli.layer_target import (
     LayerError,
     host_architecture,
+    layer_description,
+    layer_pins,
+    requirements_text,
+)
+from resizer_cli.layer.assemble import layer_path
+from resizer_cli.layer.build import parse_layer_sha
+from resizer_cli.layer.download import unreachable_host, wheel_matches
+from resizer_cli.layer.elf import sniff
+from resizer_cli.layer.requirements import (
+    SPEC_FILE,
+    Requirement,
+    parse_requirements,
+    unpinned_dependencies,
+)
+from resizer_cli.layer.target import (
     lambda_target,
     local_target,
     manylinux_tags,
     wheel_tag_problem,
 )
-from resizer_cli.native_binary import sniff
 
 
 def test_python312_tags_cover_every_glibc_up_to_234_and_the_legacy_aliases() -> None:
@@ -124,13 +132,71 @@ def test_a_wheel_entry_escaping_the_layer_is_refused() -> None:
         layer_path("../../etc/cron.d/evil")
 
 
-def test_requirements_are_pinned_exactly() -> None:
-    reqs = parse_requirements(requirements_text())
-    assert [r.spec for r in reqs] == ["pillow==13.0.0"]
-    with pytest.raises(LayerError, match="not pinned exactly"):
-        parse_requirements("pillow>=10\n")
+def test_requirements_are_pinned_exactly_and_heic_is_an_extra() -> None:
+    target = lambda_target("python3.13", "x86_64")
+    reqs = parse_requirements(requirements_text(), target)
+    assert [r.spec for r in reqs] == ["pillow==13.0.0", "pillow-heif==1.8.1"]
+    assert [r.spec for r in parse_requirements(requirements_text(), target, ())] == [
+        "pillow==13.0.0"
+    ]
+    assert layer_pins("python3.13", "arm64", heic=False) == ["pillow==13.0.0"]
+    for bad in ("pillow>=10\n", "pillow==13.*\n", "pillow==13.0.0,!=13.0.1\n"):
+        with pytest.raises(LayerError, match="not pinned exactly"):
+            parse_requirements(bad, target)
+    with pytest.raises(LayerError, match="not a requirement"):
+        parse_requirements("pillow = 13\n", target)
     with pytest.raises(LayerError, match="lists no packages"):
-        parse_requirements("# nothing\n\n")
+        parse_requirements("# nothing\n\n", target)
+
+
+def test_markers_are_evaluated_for_the_target_not_the_host() -> None:
+    text = (
+        'pillow==13.0.0\nold==1.0; python_version < "3.12"\n'
+        'armonly==2.0; platform_machine == "aarch64"\n'
+    )
+    assert [r.name for r in parse_requirements(text, lambda_target("python3.11", "x86_64"))] == [
+        "pillow",
+        "old",
+    ]
+    assert [r.name for r in parse_requirements(text, lambda_target("python3.13", "arm64"))] == [
+        "pillow",
+        "armonly",
+    ]
+
+
+def test_every_runtime_dependency_must_be_satisfied_by_a_pin() -> None:
+    target = lambda_target("python3.13", "x86_64")
+    reqs = parse_requirements("pillow==13.0.0\npillow-heif==1.8.1\n", target)
+    deps = [
+        PkgRequirement(d)
+        for d in (
+            "pillow>=11.1.0",
+            'sphinx>=4.4; extra == "docs"',
+            'pywin32; sys_platform == "win32"',
+        )
+    ]
+    assert unpinned_dependencies(deps, reqs, target) == []
+    old = parse_requirements("pillow==10.4.0\npillow-heif==1.8.1\n", target)
+    assert unpinned_dependencies(deps, old, target) == [
+        f"needs pillow>=11.1.0, but {SPEC_FILE} pins pillow==10.4.0"
+    ]
+    assert unpinned_dependencies([PkgRequirement("numpy>=2")], reqs, target) == [
+        f"needs numpy, which {SPEC_FILE} does not pin"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filename", "ok"),
+    [
+        ("pillow_heif-1.8.1-cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl", True),
+        ("Pillow_HEIF-1.8.1-cp313-cp313-manylinux_2_28_x86_64.whl", True),
+        ("pillow_heif-1.8.2-cp313-cp313-manylinux_2_28_x86_64.whl", False),
+        ("pillow-13.0.0-cp313-cp313-manylinux_2_28_x86_64.whl", False),
+        ("not-a-wheel.whl", False),
+    ],
+)
+def test_wheel_file_names_are_read_with_packaging(filename: str, ok: bool) -> None:
+    assert wheel_matches(filename, Requirement("pillow-heif", "1.8.1")) is ok
 
 
 def test_the_description_carries_the_sha_for_deploy() -> None:
@@ -181,3 +247,30 @@ def test_pip_itself_accepts_abi3_and_pure_wheels_for_our_flags() -> None:
     assert "cp39-abi3-manylinux2014_aarch64" in tags
     assert "py3-none-any" in tags
     assert not any("x86_64" in t or "manylinux_2_35" in t for t in tags)
+
+
+@pytest.mark.parametrize(
+    ("output", "host"),
+    [
+        # pip 26.x: only the URL it could not fetch names the host
+        (
+            "Looking in indexes: http://127.0.0.1:9/simple\nCould not fetch URL "
+            "http://127.0.0.1:9/simple/pillow/: connection error: [Errno 111] Connection "
+            "refused - skipping\nERROR: No matching distribution found for pillow==13.0.0",
+            "127.0.0.1",
+        ),
+        # pip 23.2: urllib3's HTTPConnectionPool(host=...)
+        (
+            "WARNING: Retrying ... HTTPSConnectionPool(host='pypi.org', port=443): Max retries "
+            "exceeded with url: /simple/pillow/ (Caused by NewConnectionError(...))",
+            "pypi.org",
+        ),
+        (
+            "Looking in indexes: https://mirror.example/simple, https://b.example/simple\n",
+            "mirror.example",
+        ),
+        ("ERROR: something else entirely", None),
+    ],
+)
+def test_the_unreachable_host_is_read_from_old_and_new_pip(output: str, host: str | None) -> None:
+    assert unreachable_host(output) == host

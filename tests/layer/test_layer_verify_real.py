@@ -10,9 +10,9 @@ from pathlib import Path
 import PIL
 import pytest
 
-from resizer_cli.layer_build import LayerArtifact, verify_layer
-from resizer_cli.layer_target import RUNTIME_GLIBC, LayerError
-from resizer_cli.native_binary import sniff
+from resizer_cli.layer import LayerArtifact, LayerError, verify_layer
+from resizer_cli.layer.elf import sniff
+from resizer_cli.layer.target import RUNTIME_GLIBC
 from resizer_cli.ziputil import tree_entries
 
 RewriteZip = Callable[[Path, Path, Callable[[str, bytes], bytes | None]], Path]
@@ -24,7 +24,7 @@ def host_pillow_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A layer zip made the classic wrong way: from this machine's own installed Pillow."""
     dest = tmp_path_factory.mktemp("host-pillow") / "host-pillow.zip"
     site = Path(PIL.__file__).parent.parent
-    roots = [site / "PIL", *(p for p in site.glob("pillow*") if p.is_dir())]
+    roots = [site / "PIL", *(p for p in site.glob("pillow[-.]*") if p.is_dir())]
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zf:
         for root in roots:
             for name, path in tree_entries(root, f"python/{root.name}/"):
@@ -155,3 +155,53 @@ def test_over_lambdas_unzipped_limit_is_refused(tmp_path: Path) -> None:
             fh.write(bytes(1 << 20))
     with pytest.raises(LayerError, match=r"unzips to 251\.0 MB, over Lambda's 250 MB limit"):
         verify_layer(big, "python3.13", "x86_64")
+
+
+def test_a_library_missing_from_the_layer_is_named(
+    layer_312_x86: LayerArtifact, tmp_path: Path, rewrite_zip: RewriteZip
+) -> None:
+    # libheif links against the libde265 auditwheel bundled beside it: without it the layer
+    # would fail on Lambda only when the first HEIC arrives.
+    def drop(name: str, data: bytes) -> bytes | None:
+        return None if "pillow_heif.libs/libde265" in name else data
+
+    bad = rewrite_zip(layer_312_x86.path, tmp_path / "no-de265.zip", drop)
+    text = _one_line_error(bad, "python3.12", "x86_64")
+    assert "pillow_heif.libs/libheif-" in text and "needs libde265-" in text
+    assert "neither in the layer nor part of python3.12 on Lambda" in text
+
+
+def test_a_library_the_runtime_os_lacks_is_named(
+    layer_312_x86: LayerArtifact, tmp_path: Path, rewrite_zip: RewriteZip
+) -> None:
+    def link_x11(name: str, data: bytes) -> bytes:  # same length, so the ELF stays valid
+        return data.replace(b"libmvec.so.1\0", b"libX11.so.6\0\0") if "libx265" in name else data
+
+    bad = rewrite_zip(layer_312_x86.path, tmp_path / "x11.zip", link_x11)
+    assert "needs libX11.so.6" in _one_line_error(bad, "python3.12", "x86_64")
+
+
+def test_a_too_new_libstdcxx_symbol_version_is_refused(
+    layer_312_x86: LayerArtifact, tmp_path: Path, rewrite_zip: RewriteZip
+) -> None:
+    def newer(name: str, data: bytes) -> bytes:
+        if "pillow_heif.libs/libheif" in name:
+            return data.replace(b"GLIBCXX_3.4.22\0", b"GLIBCXX_3.4.32\0")
+        return data
+
+    bad = rewrite_zip(layer_312_x86.path, tmp_path / "gcc13.zip", newer)
+    text = _one_line_error(bad, "python3.12", "x86_64")
+    assert "libheif" in text
+    assert "needs GLIBCXX_3.4.32 from libstdc++ but python3.12 on Lambda has GLIBCXX_3.4.29" in text
+
+
+def test_pillow_heif_in_the_arm64_layer_is_aarch64_throughout(layer_313_arm: LayerArtifact) -> None:
+    report = verify_layer(layer_313_arm.path, "python3.13", "arm64")
+    heif = [n for n in report.native_files if "heif" in n or "de265" in n or "x265" in n]
+    assert "python/_pillow_heif.cpython-313-aarch64-linux-gnu.so" in report.extensions
+    assert len(heif) == 4  # the extension module and the three libraries it brings
+    with zipfile.ZipFile(layer_313_arm.path) as zf:
+        for name in heif:
+            info = sniff(zf.read(name))
+            assert (info.machine, info.bits) == (183, 64), name
+            assert "libc.so.6" in info.needed, name

@@ -1,8 +1,9 @@
 """What a layer is built for: a Lambda (runtime, architecture) or the local interpreter.
 
-A Target knows the pip flags that fetch only its wheels, the extension-module suffixes its
-Python imports, the ELF machine of its CPU and the glibc its OS ships. The builder and the
-verifier both ask it, so they cannot disagree.
+A Target knows the pip flags that fetch only its wheels, the environment its requirement
+markers are evaluated in, the wheel tags and extension-module suffixes its Python accepts, the
+ELF machine of its CPU, and what its OS ships (glibc, libstdc++, system libraries). The builder
+and the verifier both ask it, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import re
 import sys
 import sysconfig
 from dataclasses import dataclass
+
+from packaging import tags as pkg_tags
+from packaging.markers import default_environment
 
 from resizer_cli.errors import ResizerError
 
@@ -27,6 +31,38 @@ RUNTIME_GLIBC: dict[str, tuple[int, int]] = {
     "python3.13": (2, 34),
     "python3.14": (2, 34),
 }
+
+# libstdc++ of each runtime's OS, as the highest (GLIBCXX_, CXXABI_) versions it defines:
+# GCC 7.3 on Amazon Linux 2, GCC 11 on Amazon Linux 2023.
+RUNTIME_LIBSTDCXX: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "python3.10": ((3, 4, 24), (1, 3, 11)),
+    "python3.11": ((3, 4, 24), (1, 3, 11)),
+    "python3.12": ((3, 4, 29), (1, 3, 13)),
+    "python3.13": ((3, 4, 29), (1, 3, 13)),
+    "python3.14": ((3, 4, 29), (1, 3, 13)),
+}
+# Shared libraries Lambda's OS provides (glibc's own, and the GCC runtime): the manylinux
+# policy's list less its X11/GL/GLib entries, which Lambda images do not have. Anything else
+# a native file needs must be inside the layer (auditwheel puts it in `<pkg>.libs/`).
+SYSTEM_LIBRARIES = frozenset(
+    {
+        "libc.so.6",
+        "libm.so.6",
+        "libmvec.so.1",
+        "libdl.so.2",
+        "librt.so.1",
+        "libpthread.so.0",
+        "libutil.so.1",
+        "libresolv.so.2",
+        "libnsl.so.1",
+        "libcrypt.so.1",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+        "libz.so.1",
+        "ld-linux-x86-64.so.2",
+        "ld-linux-aarch64.so.1",
+    }
+)
 
 # Lambda architecture -> (wheel platform arch, ELF e_machine, CPython multiarch triplet)
 ARCHITECTURES: dict[str, tuple[str, int, str]] = {
@@ -108,6 +144,48 @@ class Target:
             return list(importlib.machinery.EXTENSION_SUFFIXES)
         triplet = ARCHITECTURES[self.architecture][2]
         return [f".cpython-{self.nodot}-{triplet}.so", ".abi3.so", ".so"]
+
+    @property
+    def libstdcxx(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(GLIBCXX, CXXABI) versions the OS's libstdc++ defines; None for the local host."""
+        return None if self.local else RUNTIME_LIBSTDCXX[self.runtime]
+
+    def system_libraries(self) -> frozenset[str] | None:
+        """Libraries a native file may need from the OS; None for the local host (unknown)."""
+        return None if self.local else SYSTEM_LIBRARIES
+
+    def marker_environment(self) -> dict[str, str]:
+        """The environment requirement markers are evaluated in (PEP 508), no extra set."""
+        env: dict[str, str] = dict(default_environment())  # type: ignore[arg-type]
+        if not self.local:
+            env.update(
+                python_version=self.version,
+                python_full_version=f"{self.version}.0",
+                implementation_name="cpython",
+                implementation_version=f"{self.version}.0",
+                platform_python_implementation="CPython",
+                sys_platform="linux",
+                platform_system="Linux",
+                os_name="posix",
+                platform_machine=self.wheel_arch,
+                platform_release="",
+                platform_version="",
+            )
+        env["extra"] = ""
+        return env
+
+    def supported_tags(self) -> frozenset[pkg_tags.Tag]:
+        """Every wheel tag the target's Python accepts (packaging's own tag generation)."""
+        if self.local:
+            return frozenset(pkg_tags.sys_tags())
+        python = self.python
+        platforms = self.platform_tags()
+        return frozenset(
+            [
+                *pkg_tags.cpython_tags(python, [f"cp{self.nodot}"], platforms),
+                *pkg_tags.compatible_tags(python, f"cp{self.nodot}", platforms),
+            ]
+        )
 
     def platform_tags(self) -> list[str]:
         """Every wheel platform tag the target's glibc accepts, most specific first."""
@@ -250,17 +328,3 @@ def wheel_tag_problem(tag: str, target: Target) -> str | None:
     if plat == f"linux_{target.wheel_arch}":
         return None  # built locally on some Linux; the ELF checks still apply
     return f"is built for another platform ({plat})"
-
-
-def expand_tag(tag: str) -> list[str]:
-    """`py2.py3-none-any` -> [`py2-none-any`, `py3-none-any`]."""
-    try:
-        interps, abis, plats = tag.split("-")
-    except ValueError:
-        return [tag]
-    return [
-        f"{i}-{a}-{p}"
-        for i in interps.split(".")
-        for a in abis.split(".")
-        for p in plats.split(".")
-    ]

@@ -1,8 +1,12 @@
-"""Check a layer zip before anything uses it: right CPU, right Python, right glibc, right size.
+"""Check a layer zip before anything uses it: right CPU, right Python, right OS libraries.
 
-Every problem found is reported as one line naming the offending file and the fix, so a layer
-built for the wrong platform never reaches a deploy (where it would fail at import time with
-`cannot import name '_imaging' from 'PIL'` or `invalid ELF header`).
+Every native file must be an ELF for the target CPU whose glibc and libstdc++ symbol versions
+the runtime's OS has, and every library it links against must be in the layer or in that OS;
+every extension module must carry an ABI tag the runtime imports; every wheel tag must be one
+packaging's tag generation accepts for the target. Each problem found is reported as one line
+naming the offending file and the fix, so a layer built for the wrong platform never reaches a
+deploy (where it would fail at import time with `cannot import name '_imaging' from 'PIL'`,
+`invalid ELF header` or `libfoo.so: cannot open shared object file`).
 """
 
 from __future__ import annotations
@@ -11,19 +15,21 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
 
-from resizer_cli.layer_target import (
+from packaging.tags import parse_tag
+
+from resizer_cli.layer.elf import BinaryInfo, looks_native, sniff
+from resizer_cli.layer.target import (
     ELF_MACHINE_NAMES,
     LayerError,
     Target,
-    expand_tag,
     host_architecture,
     resolve_target,
     wheel_tag_problem,
 )
-from resizer_cli.native_binary import looks_native, sniff
 from resizer_cli.ziputil import sha256_file
 
 __all__ = ["LayerError", "VerifyReport", "host_architecture", "verify_layer"]
@@ -39,6 +45,9 @@ _NATIVE_NAME_RE = re.compile(r"\.(so(\.\d+)*|dylib|pyd|dll|exe)$", re.IGNORECASE
 _EXTENSION_RE = re.compile(r"^[A-Za-z0-9_]+(?P<suffix>(\.[^./]+)?\.(so|pyd))$")
 _CPYTHON_TAG_RE = re.compile(r"^\.cpython-(\d)(\d+)(t?)-(.+)\.so$")
 _SITE_RE = re.compile(r"^python/lib/python(\d+\.\d+)/site-packages/")
+# auditwheel's name for a library it bundled: `libheif-e72ea93c.so.1.23.6`. On a host whose
+# system libraries are unknown (--local), only these must be found inside the layer.
+_BUNDLED_RE = re.compile(r"-[0-9a-f]{8}\.so(\.|$)")
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ def _check_zip(zf: zipfile.ZipFile, zip_path: Path, target: Target) -> VerifyRep
         _raise(problems, name, target)  # before reading anything: it may be a zip bomb
 
     natives: list[str] = []
+    binaries: dict[str, BinaryInfo] = {}
     extensions: list[str] = []
     glibc_needed: tuple[int, int] | None = None
     dists: list[str] = []
@@ -176,12 +186,14 @@ def _check_zip(zf: zipfile.ZipFile, zip_path: Path, target: Target) -> VerifyRep
         if not native:
             continue
         natives.append(fname)
-        data = head + rest
-        problem, needed = _native_problem(data, target)
+        binary = sniff(head + rest)
+        binaries[fname] = binary
+        problem = _native_problem(binary, target)
         if problem:
             problems.append((0, f"{fname} {problem}"))
-        if needed and (glibc_needed is None or needed > glibc_needed):
-            glibc_needed = needed
+        if binary.glibc and (glibc_needed is None or binary.glibc > glibc_needed):
+            glibc_needed = binary.glibc
+    problems += [(1, p) for p in _missing_libraries(binaries, target)]
 
     if problems:
         _raise(problems, name, target)
@@ -217,18 +229,11 @@ def _raise(problems: list[tuple[int, str]], name: str, target: Target) -> NoRetu
 
 def _wheel_problem(wheel_file: str, target: Target) -> str | None:
     """None if any of the wheel's tags runs on target, else why the first one does not."""
-    tags = [
-        t
-        for line in wheel_file.splitlines()
-        if line.startswith("Tag:")
-        for t in expand_tag(line.split(":", 1)[1].strip())
-    ]
-    if not tags:
+    lines = HeaderParser().parsestr(wheel_file).get_all("Tag") or []
+    tags = [tag for line in lines for tag in sorted(parse_tag(line.strip()), key=str)]
+    if not tags or not set(tags).isdisjoint(target.supported_tags()):
         return None
-    reasons = [wheel_tag_problem(t, target) for t in tags]
-    if any(r is None for r in reasons):
-        return None
-    return f"{reasons[0]} (wheel tag {tags[0]})"
+    return f"{wheel_tag_problem(str(tags[0]), target)} (wheel tag {tags[0]})"
 
 
 def _extension_problem(suffix: str, target: Target) -> str | None:
@@ -252,29 +257,56 @@ def _extension_problem(suffix: str, target: Target) -> str | None:
     return f"has an extension suffix ({suffix}) that {runtime} does not import"
 
 
-def _native_problem(data: bytes, target: Target) -> tuple[str | None, tuple[int, int] | None]:
-    info = sniff(data)
+def _native_problem(info: BinaryInfo, target: Target) -> str | None:
     if not target.linux:
-        return None, None  # a macOS/Windows host's own binaries: the suffix check applies
+        return None  # a macOS/Windows host's own binaries: the suffix check applies
     if info.kind == "macho":
-        return "is a macOS (Mach-O) binary; Lambda runs Linux", None
+        return "is a macOS (Mach-O) binary; Lambda runs Linux"
     if info.kind == "pe":
-        return "is a Windows (PE) binary; Lambda runs Linux", None
+        return "is a Windows (PE) binary; Lambda runs Linux"
     if info.kind != "elf":
-        return "is named like a native library but has no ELF header", None
+        return "is named like a native library but has no ELF header"
     want = target.elf_machine
     if info.machine != want:
         got = ELF_MACHINE_NAMES.get(info.machine or -1, f"e_machine {info.machine}")
-        return (
-            f"is an {got} binary, not {ELF_MACHINE_NAMES[want]} ({target.architecture})",
-            info.glibc,
-        )
+        return f"is an {got} binary, not {ELF_MACHINE_NAMES[want]} ({target.architecture})"
     if info.bits != 64 or not info.little_endian:
-        return f"is not a 64-bit little-endian binary for {target.architecture}", info.glibc
+        return f"is not a 64-bit little-endian binary for {target.architecture}"
     if target.glibc and info.glibc and info.glibc > target.glibc:
         return (
             f"needs glibc {info.glibc[0]}.{info.glibc[1]} but {target.runtime} on Lambda has "
-            f"{target.glibc[0]}.{target.glibc[1]}",
-            info.glibc,
+            f"{target.glibc[0]}.{target.glibc[1]}"
         )
-    return None, info.glibc
+    if target.libstdcxx:
+        for family, have in zip(("GLIBCXX", "CXXABI"), target.libstdcxx, strict=True):
+            need = info.version(family)
+            if need and need > have:
+                return (
+                    f"needs {family}_{_dotted(need)} from libstdc++ but {target.runtime} on "
+                    f"Lambda has {family}_{_dotted(have)}"
+                )
+    return None
+
+
+def _missing_libraries(binaries: dict[str, BinaryInfo], target: Target) -> list[str]:
+    """Each ELF's DT_NEEDED that neither the layer nor the runtime's OS provides."""
+    if not target.linux:
+        return []
+    inside = {name.rsplit("/", 1)[-1] for name in binaries}
+    system = target.system_libraries()
+    out = []
+    for fname, info in binaries.items():
+        for lib in info.needed:
+            if lib in inside or (system is not None and lib in system):
+                continue
+            if system is None and not _BUNDLED_RE.search(lib):
+                continue  # the local host's own library: not ours to judge
+            where = f"{target.runtime} on Lambda" if system is not None else "this machine"
+            out.append(
+                f"{fname} needs {lib}, which is neither in the layer nor part of {where}"
+            )
+    return out
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(str(v) for v in version)

@@ -1,1 +1,0 @@
-"""Marker so setuptools can ship layer/requirements.txt as package data."""
