@@ -198,9 +198,10 @@ def test_unknown_region_fails_at_sts_with_one_line(run_resizer) -> None:
     proc = run_resizer("status", "--target", "aws", "--region", "eu-south-9",
                        env={"RESIZER_FAULTS": json.dumps([fault])})
     assert proc.returncode == 1 and "cannot reach https://sts.eu-south-9" in proc.stderr
+    # Not even the shape of a region name: a usage mistake, refused before any call.
     proc = run_resizer("status", "--target", "aws", "--region", "Not A Region")
-    assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("error: unknown region 'Not A Region'")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --region 'Not A Region': not a region name")
 
 
 def test_adopt_and_source_bucket_owner_flags(aws, cli, target_factory) -> None:
@@ -215,7 +216,7 @@ def test_adopt_and_source_bucket_owner_flags(aws, cli, target_factory) -> None:
     assert {"Key": "resizer:stack", "Value": "resizer"} in tags
     code, _, err = cli("setup", "--target", "aws", "--source-bucket", "b-of-them",
                        "--source-bucket-owner", "12345")
-    assert code == 1 and "is not an AWS account id" in _one_error_line(err)
+    assert code == 2 and "not an AWS account id" in _one_error_line(err)  # a bad flag value
 
 
 def test_a_stopped_emulator_holds_no_stack(run_resizer) -> None:

@@ -73,7 +73,7 @@ def test_one_stack_in_two_regions_torn_down_one_at_a_time(
     assert not any(b.endswith("-us-east-1") for b in buckets)
     assert any(b.endswith("-eu-west-1") for b in buckets)
     gone = resizer("status", "--region", "us-east-1", check=False)
-    assert gone.returncode == 1 and "no stack 'twin' is deployed on AWS us-east-1" in gone.stderr
+    assert gone.returncode == 3 and "no stack 'twin' is deployed on AWS us-east-1" in gone.stderr
     west = json.loads(resizer("status", "--region", "eu-west-1", "--json").stdout)
     assert west["in_sync"] and west["resources"]["role"]["exists"], west
     again = json.loads(resizer("setup", "--region", "eu-west-1", "--json").stdout)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import io
 import json
 import time
-import urllib.request
 from typing import Any
 
 from PIL import Image
 
+from resizer_cli.emulator import control
+
 
 def _busy(emulator: Any, function: str) -> int:
-    with urllib.request.urlopen(f"{emulator.endpoint}/_resizer/status", timeout=5) as resp:
-        doc = json.load(resp)
+    doc = control.status()  # signed: the control paths refuse anonymous requests
+    assert doc is not None
     return sum(f["running"] + f["queued"] for f in doc["functions"] if f["name"] == function)
 
 
