@@ -29,11 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pillow_heif  # noqa: E402
-from bench_thumbnail import cached_image, child, photo_like, rss_growth, timings  # noqa: E402
 
+from benchmarks.bench_thumbnail import cached_image, child, photo_like, rss_growth, timings  # noqa: E402
 from lambda_handler import thumbnail  # noqa: E402
 
 SIZES = [(128, 128), (512, 512)]

@@ -24,11 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_thumbnail import cached_image, encoded, inside, load, photo_like, psnr  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks.bench_thumbnail import cached_image, encoded, inside, load, photo_like, psnr  # noqa: E402
 from lambda_handler.thumbnail import encode, geometry, make_thumbnails  # noqa: E402
 
 SIZES = [(128, 128), (512, 512)]
