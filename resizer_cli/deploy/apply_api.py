@@ -67,12 +67,6 @@ def api_create(ctx: Context, action: Action, step: Step) -> None:
     step.note(str(resp["ApiId"]))
 
 
-def api_tag(ctx: Context, action: Action, step: Step) -> None:
-    want = _want(ctx)
-    arn = want.arn(_api_id(action))
-    retries.call(lambda: _client(ctx).tag_resource(ResourceArn=arn, Tags=dict(want.tags)))
-
-
 def api_delete(ctx: Context, action: Action, step: Step) -> None:
     delete_api(ctx.target, _api_id(action))
 
@@ -193,7 +187,6 @@ def permission_remove_stale(ctx: Context, action: Action, step: Step) -> None:
 
 STEPS: dict[tuple[str, str], StepFn] = {
     ("api", "create"): api_create,
-    ("api", "tag"): api_tag,
     ("api", "delete"): api_delete,
     ("api-integration", "create"): integration_create,
     ("api-integration", "update"): integration_update,

@@ -57,10 +57,6 @@ class DesiredApi:
     def permission_prefix(self) -> str:
         return permission_prefix(self.stack)
 
-    def arn(self, api_id: str) -> str:
-        """The ARN API Gateway's tagging calls take."""
-        return f"arn:{self.partition}:apigateway:{self.region}::/apis/{api_id}"
-
     def source_arn(self, api_id: str) -> str:
         """What the invoke permission allows: this API's route, in any stage."""
         verb, _, path = ROUTE_KEY.partition(" ")

@@ -77,7 +77,8 @@ def read_apis(target: Target, stack: str, *, details: bool = True) -> ApiInvento
             state.routes = _pages(client.get_routes, ApiId=state.api_id)
             state.stages = _pages(client.get_stages, ApiId=state.api_id)
         inv.ours.append(state)
-    inv.ours.sort(key=lambda a: (a.created, a.api_id))
+    # Which to keep if a retried create made two: the most complete, then the oldest.
+    inv.ours.sort(key=lambda a: (-len(a.routes) - len(a.stages), a.created, a.api_id))
     return inv
 
 

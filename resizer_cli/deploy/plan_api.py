@@ -1,6 +1,6 @@
 """The HTTP API's part of the plan: what to create, repair or remove (pure data).
 
-With `--api`: one API of ours (the oldest, if an interrupted run made two), its AWS_PROXY
+With `--api`: one API of ours (the most complete if a retried create made two), its AWS_PROXY
 integration to the function, the `GET /{proxy+}` route on it, the `$default` stage with
 auto-deploy, and the invoke statement for this API's route (added before any older one of
 ours is removed). Anything else on our API (routes, integrations added by hand) is removed.
@@ -113,23 +113,21 @@ def _create(want: DesiredApi, api_inv: ApiInventory) -> list[Action]:
 def _repair(want: DesiredApi, api: ApiState, api_inv: ApiInventory) -> list[Action]:
     ref = ApiRef(api.api_id)
     out: list[Action] = []
-    if any(api.tags.get(k) != v for k, v in want.tags.items()):
-        out.append(Action("api", want.name, "tag", "tags differ", {"ref": ref}))
-
     integrations = {str(i["IntegrationId"]): i for i in api.integrations}
     route = next((r for r in api.routes if r.get("RouteKey") == ROUTE_KEY), None)
     targeted = str((route or {}).get("Target") or "").removeprefix("integrations/")
     good = [i for i, item in integrations.items() if integration_ok(item, want)]
-    if targeted in integrations:
-        ref.integration_id = targeted
-        if targeted not in good:
-            out.append(Action("api-integration", targeted, "update",
-                              f"{INTEGRATION_TYPE} to the function, payload {PAYLOAD_VERSION}",
-                              {"ref": ref}))
-    elif good:
-        ref.integration_id = good[0]
-    else:
+    # The route's integration if it has one, else a right one, else any one: repaired in place.
+    candidates: list[str | None] = [targeted] if targeted in integrations else [
+        *good, *integrations, None]
+    chosen = candidates[0]
+    ref.integration_id = chosen
+    if chosen is None:
         out.append(Action("api-integration", want.name, "create", "missing", {"ref": ref}))
+    elif chosen not in good:
+        out.append(Action("api-integration", chosen, "update",
+                          f"{INTEGRATION_TYPE} to the function, payload {PAYLOAD_VERSION}",
+                          {"ref": ref}))
     if route is None:
         out.append(Action("api-route", ROUTE_KEY, "create", "missing", {"ref": ref}))
     elif ref.integration_id is None or targeted != ref.integration_id:
@@ -168,7 +166,7 @@ def actions(d: Desired, inv: Inventory) -> list[Action]:
         return _removal(d, api_inv)
     if not api_inv.ours:
         return _create(d.api, api_inv)
-    keep, *extra = api_inv.ours  # oldest first
+    keep, *extra = api_inv.ours  # the one to keep first
     out = [Action("api", a.name, "delete", f"{a.api_id}: a second API of ours",
                   {"ref": ApiRef(a.api_id)}) for a in extra]
     return out + _repair(d.api, keep, api_inv)

@@ -146,3 +146,37 @@ def rendition_url(
         query.append(("format", chosen))
     url = endpoint.rstrip("/") + quote(path, safe="/") + (f"?{urlencode(query)}" if query else "")
     return RenditionUrl(url, endpoint, path, when, web.secret is not None)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    content_type: str
+    bytes: int
+    ms: float
+    rendition: str  # stored or made (the function's X-Resizer-Rendition), "" otherwise
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "status": self.status, "content_type": self.content_type,
+                "bytes": self.bytes, "ms": round(self.ms, 1), "rendition": self.rendition}
+
+
+def fetch(url: str, *, accept: str = "", timeout: float = 60) -> Fetched:
+    """GET a rendition as a browser would (redirects followed); errors are answers too."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Accept": accept} if accept else {}
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.perf_counter()
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+            body, status, resp_headers = resp.read(), resp.status, resp.headers
+    except urllib.error.HTTPError as exc:
+        body, status, resp_headers = exc.read(), exc.code, exc.headers
+    except OSError as exc:
+        raise ResizerError(f"GET {url} failed: {exc}", "check that the endpoint is up") from None
+    return Fetched(url, status, str(resp_headers.get("Content-Type", "")), len(body),
+                   (time.perf_counter() - started) * 1000,
+                   str(resp_headers.get("X-Resizer-Rendition", "")))
