@@ -137,9 +137,9 @@ def _setup(
                 (f"Stack {settings.stack} is ready", "green"), ": upload images to "
                 f"s3://{result.resources['source_bucket']}/raw/ (or `resizer upload`)"
             ))
-        if settings.api:
-            reporter.info("renditions over HTTP: `resizer url KEY --size WxH` (the endpoint is "
-                          "in `resizer status`)")
+            if settings.api:
+                reporter.info("renditions over HTTP: `resizer url KEY --size WxH` (the "
+                              "endpoint is in `resizer status`)")
     reporter.emit_json(result.to_json())
 
 

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     moto_app = CachedDispatcher(create_backend_app)
     aws_app = s3rules.rules(s3store.prepare(moto_app))
     app = apigw.mount(Gate(ResizerApp(aws_app, runtime, args.port), credentials), runtime)
-    # Loopback only, and every request must be signed with this start's credentials.
+    # Loopback only; every request is signed with this start's credentials, but execute-api.
     server = make_server("127.0.0.1", args.port, app, threaded=True,
                          request_handler=KeepAliveHandler)
 

@@ -100,6 +100,10 @@ def test_status_gives_the_local_endpoint_and_never_the_secret(stack: Stack) -> N
     assert api["exists"] and api["signed"] and "/_aws/execute-api/" in api["endpoint"]
     assert api["endpoint"].startswith("http://127.0.0.1:")
     assert stack.secret not in proc.stdout + proc.stderr
+    human = stack.emu.resizer("status", "--stack", STACK)
+    row = next(line for line in human.stdout.splitlines() if "http api" in line)
+    assert api["endpoint"] in row and "signed URLs" in row
+    assert stack.secret not in human.stdout + human.stderr
 
 
 def test_a_stored_rendition_is_served_as_it_is(stack: Stack) -> None:
