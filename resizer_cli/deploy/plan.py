@@ -232,7 +232,7 @@ def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
     if not d.owns_source_bucket:
         _check_brought_bucket(d, inv)
     ownership.check(d, inv, adopt)
-    plan_api.check(d, inv)
+    ownership.check_api(d, inv)
     notifications.check_no_overlap(
         d.source_bucket, inv.source.notification, d.notification, d.notification_id, d.function_arn
     )

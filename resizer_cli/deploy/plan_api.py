@@ -5,7 +5,7 @@ integration to the function, the `GET /{proxy+}` route on it, the `$default` sta
 auto-deploy, and the invoke statement for this API's route (added before any older one of
 ours is removed). Anything else on our API (routes, integrations added by hand) is removed.
 Without it: our API and our statements go. An API of our name that is not tagged for the
-stack is never changed: setup stops when the API is wanted, and ignores it otherwise.
+stack is never changed (deploy.ownership.check_api stops setup before this plan).
 
 The API's id is known only once it exists, so the actions of one API share an `ApiRef` that
 the create step fills in.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from resizer_cli.deploy import desired_api, ownership
+from resizer_cli.deploy import desired_api
 from resizer_cli.deploy.desired import Desired
 from resizer_cli.deploy.desired_api import (
     INTEGRATION_TYPE,
@@ -30,7 +30,6 @@ from resizer_cli.deploy.desired_api import (
 from resizer_cli.deploy.inventory import Inventory
 from resizer_cli.deploy.inventory_api import ApiInventory, ApiState
 from resizer_cli.deploy.plan import Action
-from resizer_cli.errors import ResizerError
 
 
 @dataclass
@@ -39,21 +38,6 @@ class ApiRef:
 
     api_id: str | None = None
     integration_id: str | None = None
-
-
-def check(d: Desired, inv: Inventory) -> None:
-    """Stop before any change when an API of our name is not ours and we need one."""
-    found = inv.api.foreign if inv.api is not None else []
-    if d.api is None or not found:
-        return
-    named = "; ".join(
-        f"HTTP API {a.name} ({a.api_id}, {ownership.describe_tag(a.tags, d.stack)})"
-        for a in found
-    )
-    raise ResizerError(
-        f"resizer did not create {named}, so it will not use or change it",
-        "delete or rename it, or choose another --stack name (an API is never adopted)",
-    )
 
 
 def integration_ok(item: dict[str, Any], want: DesiredApi) -> bool:

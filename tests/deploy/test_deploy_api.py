@@ -215,3 +215,43 @@ def test_teardown_deletes_our_api_first_and_leaves_others(aws, target_factory, d
     assert (result.actions[0].resource, result.actions[0].action) == ("api", "delete")
     assert [a["ApiId"] for a in _apis(target)] == [theirs]
     assert any(theirs in s and "tagged for stack prod" in s for s in result.skipped)
+
+
+def test_rendition_url_on_aws_is_signed_for_the_api_endpoint(aws, target_factory, deploy) -> None:
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    from lambda_handler.web import signing
+    from resizer_cli.ops.url import rendition_url
+
+    target, _ = target_factory(stack="dev", api=True, api_sizes=((900, 900),))
+    deploy(target)
+    api_id = _apis(target)[0]["ApiId"]
+    secret = _env(target)["URL_SECRET"]
+
+    for key in ("raw/trip/a b.jpg", "trip/a b.jpg"):  # with or without the source prefix
+        link = rendition_url(target, key, "900x900", expires="1h", fmt="webp", now=1_000)
+        parts = urlsplit(link.url)
+        query = dict(parse_qsl(parts.query))
+        assert f"{parts.scheme}://{parts.netloc}" == (
+            f"https://{api_id}.execute-api.us-east-1.amazonaws.com")
+        assert unquote(parts.path) == "/900x900/trip/a b.jpg" and parts.path.count("%20") == 1
+        assert query["expires"] == str(1_000 + 3600) and query["format"] == "webp"
+        assert signing.problem(secret, "/900x900/trip/a b.jpg", query["sig"], query["expires"],
+                               now=1_001) is None
+
+    with pytest.raises(ResizerError, match="does not serve it") as refused:
+        rendition_url(target, "a.jpg", "64x64")
+    assert refused.value.exit_code == 2
+    with pytest.raises(ResizerError, match="cannot read --expires"):
+        rendition_url(target, "a.jpg", "128x128", expires="soon")
+
+    unsigned, _ = target_factory(stack="dev", api=True, api_unsigned=True)
+    deploy(unsigned)
+    assert urlsplit(rendition_url(unsigned, "a.jpg", "128x128").url).query == ""
+    with pytest.raises(ResizerError, match="--expires needs signed URLs"):
+        rendition_url(unsigned, "a.jpg", "128x128", expires="1h")
+
+    plain, _ = target_factory(stack="dev")
+    deploy(plain)
+    with pytest.raises(ResizerError, match="stack dev has no HTTP API"):
+        rendition_url(plain, "a.jpg", "128x128")
