@@ -1,4 +1,5 @@
 """Lambda entry point: S3 ObjectCreated records in, thumbnails and a result record out.
+(An API Gateway request for a rendition goes to lambda_handler.web instead.)
 
 Outcomes per record:
 - an image: thumbnails + result record {"status": "ok"}, one JSON log line;
@@ -52,6 +53,7 @@ from lambda_handler.thumbnail import (
     ThumbnailError,
     render,
 )
+from lambda_handler.web.request import is_http_event
 
 # The seam: tests point this at a client of their own (e.g. one that throttles). boto3 is
 # imported on first use, so importing this module stays fast.
@@ -94,7 +96,11 @@ class _S3Failure(Exception):
         self.exc = exc
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if is_http_event(event):  # API Gateway asks for a rendition (lambda_handler.web)
+        from lambda_handler.web.serve import handle
+
+        return handle(event, context)
     request_id = getattr(context, "aws_request_id", None)
     try:
         config = Config.from_env()

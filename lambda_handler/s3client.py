@@ -31,7 +31,7 @@ MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden"})
 
 
-def default_client() -> Any:
+def default_client(signature_version: str | None = None) -> Any:
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -45,6 +45,7 @@ def default_client() -> Any:
             connect_timeout=5,
             read_timeout=30,
             s3=s3,
+            signature_version=signature_version,
         ),
     )
     # Last on the same event as botocore's own add_expect_header, so it runs after it.

@@ -69,6 +69,18 @@ def _setup(
             "--source-bucket-owner", help="Account id owning --source-bucket, if not yours."
         ),
     ] = None,
+    api: Annotated[
+        bool | None,
+        typer.Option("--api/--no-api", help="An HTTP API for renditions on the fly (--no-api "
+                     "removes it)."),
+    ] = None,
+    api_sizes: Annotated[
+        str | None, typer.Option("--api-sizes", help="Sizes served over HTTP besides --sizes.")
+    ] = None,
+    api_unsigned: Annotated[
+        bool | None,
+        typer.Option("--api-unsigned/--api-signed", help="Accept URLs without a signature."),
+    ] = None,
     adopt: Annotated[
         list[str] | None,
         typer.Option(
@@ -90,6 +102,7 @@ def _setup(
       resizer setup
       resizer setup --target aws --region eu-west-1
       resizer setup --stack prod --sizes 128x128,1024x1024 --format webp
+      resizer setup --api --api-sizes 1024x1024
       resizer setup --dry-run
     """
     reporter = Reporter(json_mode=json_)
@@ -112,6 +125,9 @@ def _setup(
         max_pixels=max_pixels,
         source_bucket=source_bucket,
         source_bucket_owner=source_bucket_owner,
+        api=api,
+        api_sizes=api_sizes,
+        api_unsigned=api_unsigned,
     )
     result = setup_stack(tgt, reporter, dry_run=dry_run, adopt=tuple(adopt or ()))
     if not dry_run:
@@ -121,6 +137,9 @@ def _setup(
                 (f"Stack {settings.stack} is ready", "green"), ": upload images to "
                 f"s3://{result.resources['source_bucket']}/raw/ (or `resizer upload`)"
             ))
+            if settings.api:
+                reporter.info("renditions over HTTP: `resizer url KEY --size WxH` (the "
+                              "endpoint is in `resizer status`)")
     reporter.emit_json(result.to_json())
 
 
@@ -180,6 +199,11 @@ def _render_status(reporter: Reporter, report: dict[str, Any]) -> None:
         for v in versions
     )
     table.add_row("layer", res["layer"]["name"], _yes_no(bool(versions)), layer_detail)
+    api = res.get("api") or {}
+    if api.get("exists") or api.get("wanted"):
+        signing = "signed URLs" if api.get("signed") else "unsigned URLs"
+        detail = f"{api['endpoint']} ({signing})" if api.get("exists") else ""
+        table.add_row("http api", api["name"], _yes_no(bool(api.get("exists"))), detail)
     reporter.print(table)
     code = report["code"]
     reporter.print(

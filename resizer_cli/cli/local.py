@@ -198,6 +198,12 @@ def demo(
     for row in result.rows:
         table.add_row(*row)
     reporter.print(table)
+    fly = result.extra.get("on_the_fly")
+    if fly:  # a rendition the upload did not make, fetched over the stack's HTTP API
+        reporter.print(Text("\na rendition on the fly (resizer url):", style="bold"))
+        reporter.print(Text(fly["url"]))
+        reporter.print(Text(f"  {fly['status']} {fly['content_type']}, {fly['bytes']} bytes, "
+                            f"{fly['rendition'] or 'not made'} in {fly['ms']:.0f} ms"))
     if result.log_events:
         reporter.print(Text("\nthe invocations in CloudWatch Logs (resizer logs):", style="bold"))
         for event in result.log_events[:LOG_LINES_SHOWN]:

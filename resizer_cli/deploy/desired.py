@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resizer_cli.deploy import notifications, policy
+from resizer_cli.deploy import desired_api, notifications, policy
 from resizer_cli.deploy.bundle import HANDLER
 from resizer_cli.errors import ResizerError
 from resizer_cli.naming import (
@@ -92,6 +92,7 @@ class Desired:
     retention_days: int = LOG_RETENTION_DAYS
     handler: str = HANDLER
     extra_tags: dict[str, str] = field(default_factory=dict)
+    api: desired_api.DesiredApi | None = None  # the HTTP API, with --api
 
     @property
     def partition(self) -> str:
@@ -140,7 +141,7 @@ class Desired:
 
     def role_policy(self, kms_key: str | None = None) -> dict[str, Any]:
         """`kms_key`: the customer-managed key a brought bucket encrypts with, if any."""
-        return policy.role_policy(
+        doc = policy.role_policy(
             partition=self.partition,
             account=self.account,
             region=self.region,
@@ -152,6 +153,9 @@ class Desired:
             kms_key=kms_key,
             s3_service=self.s3_service,
         )
+        if self.api is not None:
+            doc["Statement"] += desired_api.role_statements(self)
+        return doc
 
     @property
     def notification(self) -> dict[str, Any]:
@@ -198,6 +202,7 @@ def desired_state(
     }
     if settings.gravity != "centre":  # unset means centre, so default stacks keep their env
         env["GRAVITY"] = settings.gravity
+    env.update(desired_api.environment(settings, names))
     extra = {} if names.owns_source_bucket else {SOURCE_BUCKET_TAG: names.source_bucket}
     if brought_owner:
         extra[SOURCE_OWNER_TAG] = brought_owner
@@ -226,4 +231,5 @@ def desired_state(
         layer_sha256=layer_sha256,
         layer_path=layer_path,
         extra_tags=extra,
+        api=desired_api.build(settings, names),
     )

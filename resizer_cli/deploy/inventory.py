@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,6 +16,9 @@ from resizer_cli.deploy.desired import layer_marker
 from resizer_cli.deploy.retries import call
 from resizer_cli.errors import ResizerError, error_code
 from resizer_cli.naming import TAG_KEY
+
+if TYPE_CHECKING:
+    from resizer_cli.deploy.inventory_api import ApiInventory
 
 _NOT_FOUND = {
     "404",
@@ -106,6 +109,7 @@ class Inventory:
     function: FunctionState | None
     permissions: list[dict[str, Any]]  # our statements in the function's resource policy
     foreign_layers: list[LayerVersion] = field(default_factory=list)
+    api: ApiInventory | None = None  # read by inventory_api (stack.inventory_for)
 
     @property
     def anything(self) -> bool:
@@ -116,6 +120,7 @@ class Inventory:
             or self.role
             or self.layers
             or self.function
+            or (self.api and self.api.ours)
         )
 
 

@@ -8,6 +8,9 @@ out, both deliberate:
   PutBucketTagging are two calls) is remembered in a local journal, so the next setup (or
   teardown) knows it is ours. From another machine, that bucket needs --adopt.
 Everything else resizer creates carries its tag from the creating call itself.
+
+HTTP APIs are the exception to adoption: API names are not unique, so an API of our name
+without our tag is refused when the stack wants one (never adopted), and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -118,3 +121,17 @@ def check(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> None:
             f"remove or rename {'it' if len(found) == 1 else 'them'}, or pass --adopt NAME to "
             f"let stack {d.stack} manage an untagged one",
         )
+
+
+def check_api(d: Desired, inv: Inventory) -> None:
+    """Stop before any change when an HTTP API of our name is not ours and we need one."""
+    found = inv.api.foreign if inv.api is not None else []
+    if d.api is None or not found:
+        return
+    named = "; ".join(
+        f"HTTP API {a.name} ({a.api_id}, {describe_tag(a.tags, d.stack)})" for a in found
+    )
+    raise ResizerError(
+        f"resizer did not create {named}, so it will not use or change it",
+        "delete or rename it, or choose another --stack name (an API is never adopted)",
+    )

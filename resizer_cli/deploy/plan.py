@@ -224,12 +224,15 @@ def _check_brought_bucket(d: Desired, inv: Inventory) -> None:
 
 
 def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
+    from resizer_cli.deploy import plan_api  # it builds on this module's Action
+
     notifications.check_no_recursion(
         d.source_bucket, d.dest_bucket, d.source_prefix, d.dest_prefix, d.results_prefix
     )
     if not d.owns_source_bucket:
         _check_brought_bucket(d, inv)
     ownership.check(d, inv, adopt)
+    ownership.check_api(d, inv)
     notifications.check_no_overlap(
         d.source_bucket, inv.source.notification, d.notification, d.notification_id, d.function_arn
     )
@@ -291,6 +294,8 @@ def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
             Action("permission", d.permission_prefix, "remove-stale", ", ".join(stale),
                    {"sids": stale})
         )
+
+    actions += plan_api.actions(d, inv)  # the HTTP API, once the function exists
 
     keep = layer_arn
     old = [v.version for v in inv.layers if v.arn != keep]

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
+from resizer_cli.deploy import desired_api, inventory_api
 from resizer_cli.deploy.apply import Applier, translate
 from resizer_cli.deploy.bundle import Artifact, build_handler_bundle
 from resizer_cli.deploy.desired import (
@@ -94,7 +95,7 @@ class SetupResult:
 
 def inventory_for(target: Target, d: Desired) -> Inventory:
     try:
-        return read_inventory(
+        inventory = read_inventory(
             target,
             stack=d.stack,
             source_bucket=d.source_bucket,
@@ -107,6 +108,9 @@ def inventory_for(target: Target, d: Desired) -> Inventory:
             permission_prefix=d.permission_prefix,
             source_owner=d.source_owner,
         )
+        inventory.api = inventory_api.read(target, d.stack, d.function, wanted=d.api is not None,
+                                           function_exists=inventory.function is not None)
+        return inventory
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, "reading the stack") from None
 
@@ -156,6 +160,7 @@ def compute_plan(
     )
     with reporter.step("read what exists") as step:
         inventory = inventory_for(target, desired)
+        desired = desired_api.settle(desired, inventory)
         the_plan = plan(desired, inventory, adopt)
         step.note(f"{len(the_plan.actions)} change(s) needed")
     return desired, the_plan

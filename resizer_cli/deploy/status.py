@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
-from resizer_cli.deploy import notifications, stack
+from resizer_cli.deploy import desired_api, inventory_api, notifications, stack
 from resizer_cli.deploy.apply import translate
 from resizer_cli.deploy.desired import desired_state
 from resizer_cli.deploy.plan import plan
@@ -115,6 +115,7 @@ def stack_status(
         code_path=bundle.path,
     )
     inv = inventory_for(target, d)
+    d = desired_api.settle(d, inv)
     if not inv.anything:
         where = "the local emulator" if target.is_local else f"AWS {settings.region}"
         raise StackNotFound(settings.stack, where)
@@ -163,6 +164,7 @@ def stack_status(
         },
         "notification": {"name": d.notification_id, "exists": bool(ours)},
         "layer": {"name": d.layer_name, "versions": layer_info},
+        **inventory_api.report(target, d.stack, inv, wanted=d.api is not None),
     }
     try:
         activity = (

@@ -6,8 +6,8 @@ Anything under one of our names without our tag is left alone and reported. A so
 the user brought is found from the tag `setup` puts on the function and the role; only our
 notification entry is removed from it, never the bucket or its other rules.
 
-Order: first the trigger (our notification entry, then the invoke permission), then a
-bounded wait for invocations already running, then the function and what it used.
+Order: first the triggers (the HTTP API, our notification entry, then the invoke permission),
+then a bounded wait for invocations already running, then the function and what it used.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
-from resizer_cli.deploy import drain, emptying, notifications, ownership, retries
+from resizer_cli.deploy import drain, emptying, notifications, ownership, retries, teardown_api
 from resizer_cli.deploy.apply import translate
 from resizer_cli.deploy.apply_wiring import remove_entry
 from resizer_cli.deploy.desired import SOURCE_BUCKET_TAG, SOURCE_OWNER_TAG
@@ -139,7 +139,8 @@ def _plan(target: Target) -> TeardownPlan:
     target.names  # noqa: B018 - registers our own buckets' expected owner
 
     own_buckets = _own_buckets(target, names, brought, skipped)
-    # The trigger goes first: nothing new starts while the rest is removed.
+    # The triggers go first: nothing new starts while the rest is removed.
+    actions += teardown_api.plan(target, names, skipped)
     if brought:
         actions += _notification_actions(target, brought, names, fn_arn, skipped, ours=False)
     elif names.own_source_bucket in own_buckets:
@@ -235,7 +236,9 @@ def _run(target: Target, tplan: TeardownPlan, action: Action, step: Step) -> Non
     names = tplan.names
     kind = (action.resource, action.action)
     lam = target.client("lambda")
-    if kind == ("notification", "remove"):
+    if action.resource == "api":
+        teardown_api.run(target, action)
+    elif kind == ("notification", "remove"):
         if not remove_entry(target, action.name, names.notification_id, tplan.function_arn):
             step.skip("bucket gone or not accessible")
     elif kind == ("permission", "remove"):

@@ -108,7 +108,7 @@ def protocol(environ: dict[str, Any], service: str | None) -> str:
             return "query"
         if service == "logs":
             return "json"
-        if service == "lambda":
+        if service in ("lambda", "apigateway"):
             return "rest-json"
         if service == "s3":
             return "s3"

@@ -4,9 +4,11 @@ Run by `control.start()` as `python -m resizer_cli.emulator.server --port N --wo
 detached, with its output going to the emulator log and its credentials arriving as one JSON
 line on stdin. Besides the AWS APIs it answers `GET /_resizer/status` (JSON: pid, uptime,
 functions with invocation and error counts), `/_resizer/health` and `/_resizer/drain` on the
-same port. Every request, those included, goes through the signature gate (`gate.py`):
+same port. Every request, those included, goes through the signature gate (`gate.py`),
+except the public execute-api data plane of HTTP APIs (`apigw/`), mounted before it:
 
-    Gate -> control paths | S3 key rules -> large S3 bodies on disk -> moto
+    /_aws/execute-api/* -> apigw data plane -> our runtime
+    anything else       -> Gate -> control paths | S3 key rules -> large S3 bodies -> moto
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from resizer_cli.emulator import s3rules, s3store, seam
+    from resizer_cli.emulator import apigw, s3rules, s3store, seam
     from resizer_cli.emulator.gate import Gate
     from resizer_cli.emulator.keepalive import KeepAliveHandler
     from resizer_cli.emulator.runtime import Runtime
@@ -140,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
 
     moto_app = CachedDispatcher(create_backend_app)
     aws_app = s3rules.rules(s3store.prepare(moto_app))
-    app = Gate(ResizerApp(aws_app, runtime, args.port), credentials)
-    # Loopback only, and every request must be signed with this start's credentials.
+    app = apigw.mount(Gate(ResizerApp(aws_app, runtime, args.port), credentials), runtime)
+    # Loopback only; every request is signed with this start's credentials, but execute-api.
     server = make_server("127.0.0.1", args.port, app, threaded=True,
                          request_handler=KeepAliveHandler)
 

@@ -2,7 +2,8 @@
 
 Starts the emulator, deploys the stack with the deploy engine (in-process), generates a few
 realistic sample images plus one corrupt file, uploads them and waits for their thumbnails
-with the operations code, downloads the thumbnails, and collects the invocations' log lines.
+with the operations code, downloads the thumbnails, fetches one rendition on the fly over the
+stack's HTTP API (as a browser that accepts WebP), and collects the invocations' log lines.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from resizer_cli.ops.collect import collect
 from resizer_cli.ops.download import check_writable
 from resizer_cli.ops.layout import require_deployed, stack_layout
 from resizer_cli.ops.results import FileResult
+from resizer_cli.ops.url import Fetched, fetch, rendition_url
 from resizer_cli.output import Reporter
 
 CORRUPT_NAME = "corrupt.jpg"
@@ -48,6 +50,7 @@ class DemoResult:
             "results": [r.to_json() for r in self.results],
             "log_lines": [str(e.get("message", "")).rstrip() for e in self.log_events],
             "ok": not self.failed_unexpectedly,
+            **self.extra,
         }
 
 
@@ -167,7 +170,7 @@ def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> Demo
     with reporter.step("start the local emulator") as step:
         url, started = control.start()
         step.note(url if started else f"already running at {url}")
-    settings = settings_mod.load({"stack": stack, "target": "local"})
+    settings = settings_mod.load({"stack": stack, "target": "local", "api": True})
     if settings.target != "local":
         raise ResizerError("the demo runs on the local emulator only")
     target = connect(settings)
@@ -189,6 +192,8 @@ def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> Demo
     unexpected = any(
         (r.status != "ok") != (Path(r.file).name == CORRUPT_NAME) for r in results
     )
+    fetched = _on_the_fly(target, results, layout, reporter)
+    unexpected = unexpected or fetched is None or fetched.status != 200
     function = target.names.function
     time.sleep(0.2)  # the REPORT line is written just after the result record
     events = _log_events(target, function, since_ms)
@@ -196,9 +201,28 @@ def run_demo(reporter: Reporter, *, out: Path, stack: str | None = None) -> Demo
         "resizer upload ~/Pictures/*.jpg --download thumbs/   # your own images",
         "resizer logs --since 10m                            # these invocations' logs",
         "resizer status                                      # what is deployed",
+        "resizer url demo/spinner.gif --size 128x128         # a URL of a rendition on the fly",
         "resizer local status                                # emulator: invocations, errors",
         "resizer setup --sizes 64x64,256x256 --format webp   # change the stack, re-run",
         "resizer teardown --yes && resizer local stop        # leave nothing behind",
     ]
+    extra = {"on_the_fly": fetched.to_json()} if fetched is not None else {}
     return DemoResult(results, _rows(results, out), events, next_steps, url, out,
-                      unexpected or run.failure is not None, failure=run.failure)
+                      unexpected or run.failure is not None, extra=extra, failure=run.failure)
+
+
+def _on_the_fly(
+    target: Any, results: list[FileResult], layout: Any, reporter: Reporter
+) -> Fetched | None:
+    """One rendition the upload did not make (WebP, as a browser accepts it), over HTTP."""
+    key = next((r.key for r in results if r.status == "ok" and r.key
+                and r.key.endswith(".jpg")), None)
+    if key is None:
+        return None
+    width, height = layout.sizes[-1]
+    with reporter.step("fetch a rendition on the fly over HTTP") as step:
+        link = rendition_url(target, key, f"{width}x{height}")
+        fetched = fetch(link.url, accept="image/webp,image/*")
+        step.note(f"{fetched.status} {fetched.content_type}, {fetched.bytes} bytes, "
+                  f"{fetched.rendition or 'not made'} in {fetched.ms:.0f} ms")
+    return fetched

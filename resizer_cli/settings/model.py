@@ -40,6 +40,9 @@ class Settings:
     max_pixels: int = 50_000_000
     source_bucket: str | None = None  # an existing bucket to bring along (not ours to delete)
     source_bucket_owner: str | None = None  # its account, when not the caller's own
+    api: bool = False  # an HTTP API for renditions on the fly (resizer_cli.deploy.*_api)
+    api_sizes: tuple[tuple[int, int], ...] = ()  # served over HTTP on top of `sizes`
+    api_unsigned: bool = False  # accept URLs without a signature
     # Not settings a user picks, but resolved once: where the emulator listens.
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     # Where each value came from ("--memory", "RESIZER_REGION", "resizer.toml [stacks.x] fit"…).
@@ -65,6 +68,7 @@ class Settings:
         for name in NON_SETTINGS:
             data.pop(name)
         data["sizes"] = format_sizes(self.sizes)
+        data["api_sizes"] = format_sizes(self.api_sizes)
         return data
 
 

@@ -25,6 +25,7 @@ from lambda_handler.config import (
     parse_quality,
     parse_sizes,
 )
+from lambda_handler.web.config import parse_api_sizes
 from resizer_cli.errors import ResizerError
 from resizer_cli.naming import Names
 from resizer_cli.settings.model import ARCHITECTURES, TARGETS, Settings
@@ -182,6 +183,9 @@ RULES: dict[str, Callable[[object], Any]] = {
     "max_pixels": parse_max_pixels,
     "source_bucket": _text,  # the bucket itself is checked when the plan reads it
     "source_bucket_owner": parse_account,
+    "api": parse_bool,
+    "api_sizes": parse_api_sizes,
+    "api_unsigned": parse_bool,
 }
 
 
