@@ -3,7 +3,7 @@
 Each action is idempotent on its own, so an apply cut short (Ctrl-C, a failure) is finished by
 the next `setup`: it re-reads what exists and plans only what is still missing. The steps for
 each kind of resource live in their own module (apply_storage, apply_role, apply_function,
-apply_wiring); this one dispatches to them and turns AWS errors into one line.
+apply_wiring, apply_async); this one dispatches to them and turns AWS errors into one line.
 """
 
 from __future__ import annotations
@@ -33,10 +33,16 @@ StepFn = Callable[[Context, Action, Step], None]
 
 
 def _handlers() -> dict[tuple[str, str], StepFn]:
-    from resizer_cli.deploy import apply_function, apply_role, apply_storage, apply_wiring
+    from resizer_cli.deploy import (
+        apply_async,
+        apply_function,
+        apply_role,
+        apply_storage,
+        apply_wiring,
+    )
 
     out: dict[tuple[str, str], StepFn] = {}
-    for module in (apply_storage, apply_role, apply_function, apply_wiring):
+    for module in (apply_storage, apply_role, apply_function, apply_wiring, apply_async):
         out.update(module.STEPS)
     return out
 
