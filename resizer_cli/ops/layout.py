@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lambda_handler.config import DEFAULTS, Config, ConfigError, parse_sizes
+from lambda_handler.freshness import settings_hash
 from resizer_cli.aws import Target
 from resizer_cli.deploy.stack import require_stack
 from resizer_cli.errors import ResizerError, StackNotFound, error_code
@@ -24,6 +26,10 @@ class StackLayout:
     results_prefix: str = RESULTS_PREFIX
     sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
     output_format: str = DEFAULTS["OUTPUT_FORMAT"]
+    function: str = ""
+    failures_prefix: str = ""  # where Lambda keeps the function's failed events ("" = none)
+    settings_hash: str = ""  # of the deployed settings (lambda_handler.freshness)
+    timeout: int = 0  # the function's, in seconds
 
     def record_key(self, source_key: str) -> str:
         return f"{self.results_prefix}{source_key[len(self.source_prefix):]}.json"
@@ -44,6 +50,7 @@ def stack_layout(target: Target) -> StackLayout:
     """Buckets and prefixes, as the deployed function is configured (falling back to names)."""
     names = target.names
     env: dict[str, str] = {}
+    conf: dict[str, Any] = {}
     try:
         conf = target.client("lambda").get_function_configuration(FunctionName=names.function)
         env = conf.get("Environment", {}).get("Variables", {}) or {}
@@ -67,4 +74,8 @@ def stack_layout(target: Target) -> StackLayout:
         results_prefix=config.results_prefix,
         sizes=config.sizes,
         output_format=config.output_format,
+        function=names.function,
+        failures_prefix=names.failures_prefix,
+        settings_hash=settings_hash(config),
+        timeout=int(conf.get("Timeout") or 0),
     )
