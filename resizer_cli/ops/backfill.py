@@ -7,10 +7,11 @@
    settings (`settings_hash`, lambda_handler.freshness). A second run so sends nothing, and an
    interrupted run resumes where it stopped.
 2. Send. S3-shaped records, `batch` to an asynchronous invoke (ops.fanout), never more in
-   flight than the function can run: `concurrency` x `batch` x 2 records, where concurrency
-   is the function's reserved concurrency (or --concurrency, or 10). In flight ends when the
-   file's result record lands (ops.watch, listing only the window's span of keys), or Lambda's
-   record of its failed event does (ops.failures).
+   flight than `concurrency` x max(2 x `batch`, 40) records, where concurrency is the
+   function's reserved concurrency (or --concurrency, or 10): enough queued work per slot to
+   hide the polling delay, little enough that nothing waits long in Lambda's queue. In flight
+   ends when the file's result record lands (ops.watch, listing only the window's span of
+   keys), or Lambda's record of its failed event does (ops.failures).
 3. With `wait`, the tail is waited for, and each file gets upload's verdict; with `prune`
    (which waits), renditions the stack no longer makes are removed (ops.prune).
 """
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -54,6 +55,7 @@ POLL_START = 0.25
 POLL_MAX = 1.0
 READERS = 32  # parallel GETs of result records while comparing
 SENDERS = 8  # parallel Invoke calls
+PER_SLOT = 40  # records queued per concurrent invocation, at least (see the docstring)
 SENT = "sent to the function; not waited for (pass --wait for its verdict)"
 
 
@@ -71,9 +73,11 @@ class BackfillOptions:
 class Comparison:
     listed: int
     stale: list[SourceObject]
-    current: dict[str, dict[str, Any]]  # source key -> its current result record
+    current: dict[str, dict[str, Any]]  # source key -> its current record ({} when not read)
     started: datetime  # S3's clock when the listing began
     sources: set[str] = field(default_factory=set)
+    versions: dict[str, str] = field(default_factory=dict)  # record key -> its listed ETag
+    read: int = 0  # records read to decide
 
 
 @dataclass
@@ -149,9 +153,11 @@ def list_sources(s3: Any, bucket: str, prefix: str) -> tuple[list[SourceObject],
     return out, started or datetime.now(UTC)
 
 
-def list_records(s3: Any, bucket: str, prefix: str) -> dict[str, datetime]:
+def list_records(s3: Any, bucket: str, prefix: str) -> dict[str, tuple[datetime, str]]:
+    """record key -> (LastModified, ETag as listed)."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {str(o["Key"]): o["LastModified"] for page in pages for o in page.get("Contents", [])}
+    return {str(o["Key"]): (o["LastModified"], str(o.get("ETag", "")))
+            for page in pages for o in page.get("Contents", [])}
 
 
 def read_record(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -168,25 +174,41 @@ def read_record(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def compare(s3: Any, layout: StackLayout, scope: str, pool: ThreadPoolExecutor) -> Comparison:
+def compare(
+    s3: Any, layout: StackLayout, scope: str, pool: ThreadPoolExecutor, *, read_all: bool = False
+) -> Comparison:
+    """Which objects are stale. Read only the records the listings cannot settle, unless
+    `read_all` (prune needs every current record's outputs)."""
     sources, started = list_sources(s3, layout.source_bucket, layout.source_prefix + scope)
     records = list_records(s3, layout.dest_bucket, layout.results_prefix + scope)
+    # A record written after the function last changed (and after the longest invocation
+    # that could still have run the code before) holds the deployed settings hash.
+    settled = (layout.function_modified + timedelta(seconds=layout.timeout + 1)
+               if layout.function_modified and not read_all else None)
     stale: list[SourceObject] = []
     to_read: list[SourceObject] = []
+    current: dict[str, dict[str, Any]] = {}
     for obj in sources:
-        written = records.get(layout.record_key(obj.key))
-        # Listings give times to the second: a record of the same second may still be ours.
-        (stale if written is None or written < obj.last_modified else to_read).append(obj)
+        listed = records.get(layout.record_key(obj.key))
+        written = listed[0] if listed else None
+        # Listings give times to the second: a record of the same second may still be ours,
+        # or an earlier upload's.
+        if written is None or written < obj.last_modified:
+            stale.append(obj)
+        elif settled is not None and written > obj.last_modified and written > settled:
+            current[obj.key] = {}
+        else:
+            to_read.append(obj)
     reads = list(pool.map(
         lambda o: read_record(s3, layout.dest_bucket, layout.record_key(o.key)), to_read))
-    current: dict[str, dict[str, Any]] = {}
     for obj, record in zip(to_read, reads, strict=True):
         if record is not None and is_current(record, obj.etag, layout.settings_hash):
             current[obj.key] = record
         else:
             stale.append(obj)
     stale.sort(key=lambda o: o.key)
-    return Comparison(len(sources), stale, current, started, {o.key for o in sources})
+    return Comparison(len(sources), stale, current, started, {o.key for o in sources},
+                      {key: etag for key, (_, etag) in records.items()}, len(to_read))
 
 
 def run_backfill(
@@ -208,7 +230,7 @@ def run_backfill(
     try:
         where = f"s3://{layout.source_bucket}/{layout.source_prefix}{scope}"
         with reporter.step(f"compare {where} with the result records") as step:
-            cmp = compare(s3, layout, scope, pool)
+            cmp = compare(s3, layout, scope, pool, read_all=options.prune)
             run.listed, run.up_to_date = cmp.listed, len(cmp.current)
             step.note(f"{cmp.listed} object(s): {len(cmp.current)} up to date, "
                       f"{len(cmp.stale)} to make")
@@ -241,8 +263,8 @@ def _send_and_watch(
         return got
     failures = FailureWatch(s3, layout.dest_bucket, layout.failures_prefix, cmp.started)
     watcher = ResultWatcher(s3, layout.dest_bucket, source_bucket=layout.source_bucket,
-                            clock=clock, pool=pool, failures=failures)
-    window = run.concurrency * run.batch * 2
+                            clock=clock, pool=pool, failures=failures, verdicts=wait)
+    window = run.concurrency * max(2 * run.batch, PER_SLOT)
     todo = collections.deque(batches(list(range(len(cmp.stale))), run.batch))
     region = target.settings.region
     began = clock()
@@ -252,7 +274,9 @@ def _send_and_watch(
         for done in found:
             res = run.results[done.pending.index]
             res.latency_ms = int((clock() - done.pending.since) * 1000)
-            if done.outcome == "record" and done.record is not None:
+            if done.outcome == "listed":  # made; its verdict was not asked for
+                res.status, res.error, res.error_code = "sent", SENT, "sent"
+            elif done.outcome == "record" and done.record is not None:
                 apply_record(res, done.record)
                 got[res.key or ""] = done.record
             elif done.outcome == "failed" and done.failure is not None:
@@ -287,10 +311,11 @@ def _send_and_watch(
                         for i in indices:
                             obj = cmp.stale[i]
                             run.results[i].status = "sent"
-                            watcher.add(Pending(i, layout.record_key(obj.key), obj.etag,
-                                                sent_at, sent_at + timeout,
-                                                source_key=obj.key,
-                                                settings_hash=layout.settings_hash))
+                            record_key = layout.record_key(obj.key)
+                            watcher.add(Pending(i, record_key, obj.etag, sent_at,
+                                                sent_at + timeout, source_key=obj.key,
+                                                settings_hash=layout.settings_hash,
+                                                seen_version=cmp.versions.get(record_key)))
                 if not todo and not wait:
                     break
                 time.sleep(interval)

@@ -12,6 +12,8 @@ A file whose event failed in Lambda (every attempt killed, crashed or timed out)
 to wait for: with a `FailureWatch`, the invocation record Lambda keeps for it in the same
 bucket finishes the file as failed, with Lambda's error, as soon as it lands. Files sent by
 `resizer backfill` carry no upload token: their record must echo the deployed settings hash.
+A backfill that only paces itself (no `--wait`) asks for no verdicts: a record whose listed
+ETag differs from the stale one it replaces finishes its file unread (`listed`).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class Pending:
 
 @dataclass(frozen=True)
 class Finished:
-    """A file the watcher is done with: `outcome` is record, failed, superseded or timeout."""
+    """A file the watcher is done with: `outcome` is record, listed (a new record, unread),
+    failed, superseded or timeout."""
 
     pending: Pending
     outcome: str
@@ -99,13 +102,14 @@ class ResultWatcher:
 
     def __init__(self, s3: Any, bucket: str, *, source_bucket: str | None = None,
                  clock: Clock = time.monotonic, pool: ThreadPoolExecutor | None = None,
-                 failures: FailureWatch | None = None) -> None:
+                 failures: FailureWatch | None = None, verdicts: bool = True) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.source_bucket = source_bucket  # None: never check for superseded uploads
         self.clock = clock
         self.pool = pool
         self.failures = failures
+        self.verdicts = verdicts  # False: a changed record in a listing is enough
         self.pending: dict[str, Pending] = {}
         self.listing = True
         self.requests = 0  # for tests and the benchmark: how many S3 calls polling cost
@@ -202,9 +206,13 @@ class ResultWatcher:
         # the listing below, so a file that succeeded is never taken for a failed one.
         failed = self.failures.poll() if self.failures is not None else []
         keys = self._changed_keys()
+        done: list[Finished] = []
+        if not self.verdicts:
+            for key in [k for k, version in keys.items() if version is not None]:
+                done.append(Finished(self.pending.pop(key), "listed"))
+                del keys[key]
         reads = self._map(self._read, list(keys))
         now = self.clock()
-        done: list[Finished] = []
         suspects: list[Pending] = []
         for key, (record, version) in zip(keys, reads, strict=True):
             pend = self.pending[key]

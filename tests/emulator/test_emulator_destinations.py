@@ -36,6 +36,8 @@ def test_the_moto_internals_the_fixes_patch_are_where_they_expect() -> None:
         "LambdaBackend.update_function_event_invoke_config":
             lambda_models.LambdaBackend.update_function_event_invoke_config,
         "S3Backend._set_delete_marker": S3Backend._set_delete_marker,
+        "LambdaFunction.update_configuration": motofixes.ORIGINAL_UPDATE_CONFIGURATION,
+        "LambdaFunction.update_function_code": motofixes.ORIGINAL_UPDATE_CODE,
     }
     for name, func in found.items():
         assert list(inspect.signature(func).parameters) == motofixes.EXPECTED_PARAMETERS[name]
@@ -45,6 +47,20 @@ def test_the_moto_internals_the_fixes_patch_are_where_they_expect() -> None:
     delete = inspect.getsource(S3Backend.delete_object)
     assert "self._set_delete_marker(" in delete
     assert "DELETE_MARKER" not in inspect.getsource(S3Backend)
+    for update in (motofixes.ORIGINAL_UPDATE_CONFIGURATION, motofixes.ORIGINAL_UPDATE_CODE):
+        assert "last_modified" not in inspect.getsource(update)
+
+
+def test_an_update_moves_the_functions_last_modified(emu) -> None:
+    lam = emu.client("lambda")
+    emu.create_function("touched", RAISES)
+    first = lam.get_function_configuration(FunctionName="touched")["LastModified"]
+    time.sleep(0.01)
+    lam.update_function_configuration(FunctionName="touched", MemorySize=256)
+    second = lam.get_function_configuration(FunctionName="touched")["LastModified"]
+    lam.update_function_code(FunctionName="touched", ZipFile=emu.zip_of({"app.py": RAISES}))
+    third = lam.get_function_configuration(FunctionName="touched")["LastModified"]
+    assert first < second < third
 
 
 def _failure_records(emu: Any, bucket: str, count: int, timeout: float = 30) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -63,20 +64,33 @@ def test_compare_reads_only_the_records_that_may_still_be_current(s3: Any) -> No
     _record(s3, "changed.jpg", "0" * 32)  # made from other bytes
     _record(s3, "reup.jpg", "0" * 32)
     s3.put_object(Bucket=SRC, Key="raw/folder/", Body=b"")  # a folder marker: not an object
+    later = _put(s3, "raw/later.jpg", b"l")
     time.sleep(1.05)  # listings give seconds: the upload below is newer than its record
     _put(s3, "raw/reup.jpg", b"again")
+    _record(s3, "later.jpg", later)  # in a later second than its object
     counter = Counter(s3)
     with ThreadPoolExecutor(4) as pool:
         cmp = compare(s3, LAYOUT, "", pool)
-    assert cmp.listed == 5
-    assert sorted(cmp.current) == ["raw/cur.jpg"]
-    assert [o.key for o in cmp.stale] == sorted(
-        ["raw/new.jpg", "raw/oldhash.jpg", "raw/changed.jpg", "raw/reup.jpg"])
-    # Two listings, and a GET only for the three records as new as their object.
-    assert counter.ops.count("ListObjectsV2") == 2 and counter.ops.count("GetObject") == 3
-    assert cmp.sources == {"raw/new.jpg", "raw/cur.jpg", "raw/oldhash.jpg", "raw/changed.jpg",
-                           "raw/reup.jpg"}
-    assert cmp.started.tzinfo is not None
+        assert cmp.listed == 6
+        assert sorted(cmp.current) == ["raw/cur.jpg", "raw/later.jpg"]
+        assert [o.key for o in cmp.stale] == sorted(
+            ["raw/new.jpg", "raw/oldhash.jpg", "raw/changed.jpg", "raw/reup.jpg"])
+        # Two listings, and a GET only for the four records as new as their object.
+        assert counter.ops.count("ListObjectsV2") == 2 and counter.ops.count("GetObject") == 4
+        assert cmp.sources == {"raw/new.jpg", "raw/cur.jpg", "raw/oldhash.jpg",
+                               "raw/changed.jpg", "raw/reup.jpg", "raw/later.jpg"}
+        assert cmp.started.tzinfo is not None
+        # The function has not changed for an hour: a record written after that, and in a
+        # later second than its object, holds the deployed settings; it is not even read.
+        settled = dataclasses.replace(LAYOUT, timeout=30,
+                                      function_modified=datetime.now(UTC) - timedelta(hours=1))
+        counter.ops.clear()
+        quick = compare(s3, settled, "", pool)
+        assert sorted(quick.current) == ["raw/cur.jpg", "raw/later.jpg"]
+        assert counter.ops.count("GetObject") == 3 and quick.current["raw/later.jpg"] == {}
+        counter.ops.clear()
+        full = compare(s3, settled, "", pool, read_all=True)  # prune needs every record
+        assert counter.ops.count("GetObject") == 4 and full.current["raw/later.jpg"]
 
 
 def test_the_scope_is_below_the_source_prefix() -> None:
