@@ -5,14 +5,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from handler_images import encode, photo
-from moto import mock_aws
 
 from lambda_handler import handler as handler_mod
 from lambda_handler.config import Config
@@ -33,20 +30,7 @@ SRC, DST, Context = _s3_tests.SRC, _s3_tests.DST, _s3_tests.Context
 s3_event, put, keys_in = _s3_tests.s3_event, _s3_tests.put, _s3_tests.keys_in
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("SOURCE_PREFIX", "DEST_PREFIX", "RESULTS_PREFIX", "SIZES", "OUTPUT_FORMAT",
-                 "FIT", "QUALITY", "MAX_PIXELS", "CACHE_CONTROL",
-                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DEST_BUCKET", DST)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=SRC)
-        client.create_bucket(Bucket=DST)
-        handler_mod.reset_client()
-        yield client
-    handler_mod.reset_client()
+s3 = _s3_tests.s3  # the same moto buckets and environment (a fixture)
 
 
 def _make(s3: Any, key: str) -> str:
