@@ -8,7 +8,8 @@ Outcomes per record:
   would retry it twice for nothing;
 - an S3 failure (throttling, timeout, permissions still propagating...): the other records
   are processed first, then the invocation raises so Lambda retries it. Outputs are
-  overwritten with the same bytes, so a retry is harmless.
+  overwritten with the same bytes, so a retry is harmless;
+- a deleted original (ObjectRemoved): its outputs are deleted (lambda_handler.removal).
 
 Every S3 call names the account that must own its bucket (see lambda_handler.s3client).
 """
@@ -28,7 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from lambda_handler import removal
 from lambda_handler.config import Config, ConfigError
+from lambda_handler.freshness import settings_hash
 from lambda_handler.keys import (
     is_own_output,
     key_problem,
@@ -115,7 +118,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures: list[BaseException] = []
     for record in records:
         try:
-            summary[_process(record, config, request_id, context)] += 1
+            outcome = _process(record, config, request_id, context)
+            summary[outcome] = summary.get(outcome, 0) + 1  # "removed" only when it happens
         except _S3Failure as exc:
             summary["failed"] += 1
             failures.append(exc.exc)
@@ -189,6 +193,9 @@ def _process(
         _log("info", "skipped", request_id=request_id, bucket=bucket, key=key, reason=reason)
         return "skipped"
 
+    if event_name.startswith(removal.EVENTS):
+        return removal.follow(s3_client(), bucket, key, config, request_id, context,
+                              log=_log, failure=_s3_failure)
     if not event_name.startswith(("ObjectCreated", "s3:ObjectCreated")):
         return skip(f"event {event_name} is not an upload")
     if is_own_output(bucket, key, dest, config.dest_prefix, config.results_prefix):
@@ -225,6 +232,7 @@ def _process(
         "source_size": size,
         # Set by `resizer upload` so it can tell this run's record from an earlier one.
         "upload_token": (obj.get("Metadata") or {}).get("resizer-upload"),
+        "settings_hash": settings_hash(config),  # see lambda_handler.freshness
     }
 
     too_big = _too_big_to_read(size, config)

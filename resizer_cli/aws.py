@@ -77,11 +77,14 @@ class Target:
         except BotoCoreError as exc:
             raise from_boto(exc) or ResizerError(str(exc)) from None
 
-    def client(self, service: str, *, pool_size: int | None = None) -> Any:
-        """A client for `service`; `pool_size` widens its connection pool for parallel work."""
-        key = f"{service}:{pool_size or ''}"
+    def client(
+        self, service: str, *, pool_size: int | None = None, read_timeout: int | None = None
+    ) -> Any:
+        """A client for `service`; `pool_size` widens its connection pool for parallel work,
+        `read_timeout` (s) outlasts a long synchronous call (an Invoke of a slow function)."""
+        key = f"{service}:{pool_size or ''}" + (f":{read_timeout}" if read_timeout else "")
         if key not in self._clients:
-            client = self._new_client(service, pool_size)
+            client = self._new_client(service, pool_size, read_timeout)
             if service == "s3":
                 self._guard.attach(client)
             self._clients[key] = client
@@ -94,11 +97,13 @@ class Target:
             self._clients[key] = self._new_client(service, None)
         return self._clients[key]
 
-    def _new_client(self, service: str, pool_size: int | None) -> Any:
+    def _new_client(
+        self, service: str, pool_size: int | None, read_timeout: int | None = None
+    ) -> Any:
         config = botocore.config.Config(
             retries={"mode": "standard", "max_attempts": 5},
             connect_timeout=5 if self.is_local else 10,
-            read_timeout=120,
+            read_timeout=max(120, read_timeout or 0),
             max_pool_connections=pool_size or 10,
         )
         try:

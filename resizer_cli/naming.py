@@ -18,6 +18,10 @@ TAG_KEY = "resizer:stack"
 SOURCE_PREFIX = "raw/"
 DEST_PREFIX = "thumbnails/"
 RESULTS_PREFIX = "results/"
+# Where Lambda writes the records of failed asynchronous invocations in an S3 on-failure
+# destination: aws/lambda/async/<function-name>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>, a layout
+# Lambda fixes. https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+FAILURES_PREFIX = "aws/lambda/async/"
 
 
 @functools.cache
@@ -82,6 +86,11 @@ class Names:
     @property
     def layer(self) -> str:
         return f"{self.stack}-pillow"
+
+    @property
+    def failures_prefix(self) -> str:
+        """Where the function's failed events land in the destination bucket."""
+        return f"{FAILURES_PREFIX}{self.function}/"
 
     @property
     def log_group(self) -> str:

@@ -192,7 +192,13 @@ def _render_status(reporter: Reporter, report: dict[str, Any]) -> None:
             )
         table.add_row(key.replace("_", " "), item["name"], _yes_no(item["exists"]), details)
     note = res["notification"]
-    table.add_row("notification", note["name"], _yes_no(note["exists"]), "s3:ObjectCreated:* raw/")
+    events = " + ".join(note.get("events") or []) or "s3:ObjectCreated:*"
+    table.add_row("notification", note["name"], _yes_no(note["exists"]), f"{events} raw/")
+    if "async_config" in res:
+        ac = res["async_config"]
+        table.add_row("async config", ac["name"], _yes_no(ac["exists"]),
+                      f"{ac['retries']} retries, failed events to {ac['on_failure']}"
+                      if ac["exists"] else "")
     versions = res["layer"]["versions"]
     layer_detail = ", ".join(
         f"v{v['version']}{' (in use)' if v['in_use'] else ''} sha256 {(v['sha256'] or '?')[:12]}"

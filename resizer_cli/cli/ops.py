@@ -39,19 +39,19 @@ def _size(n: int) -> str:
 
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "superseded": "magenta",
-                 "uploaded": "cyan", "skipped": "dim"}
+                 "uploaded": "cyan", "sent": "cyan", "removed": "green", "skipped": "dim"}
 _SUMMARY = {"timeout": "timed out"}
 
 
-def _open(reporter: Reporter, **flags: str | None) -> Target:
+def open_stack(reporter: Reporter, **flags: str | None) -> Target:
     """The target, without starting an emulator: a stopped one holds no stack (state is lost)."""
     _, target = open_target(reporter, start_emulator=False, **flags)
     require_deployed(target)
     return target
 
 
-def _render_results(reporter: Reporter, results: list[FileResult], source_prefix: str,
-                    download: Path | None) -> None:
+def render_results(reporter: Reporter, results: list[FileResult], source_prefix: str,
+                   download: Path | None) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None)
     table.add_column("file", overflow="fold")
     table.add_column("status")
@@ -92,7 +92,7 @@ def _report(reporter: Reporter, results: list[FileResult], json_: bool, source_p
         for res in results:
             reporter.emit_json(res.to_json())
     else:
-        _render_results(reporter, results, source_prefix, download)
+        render_results(reporter, results, source_prefix, download)
 
 
 def upload(
@@ -144,7 +144,7 @@ def upload(
                            "pass image files or folders")
     if download is not None:
         check_writable(download, "--download")
-    tgt = _open(reporter, stack=stack, target=target, region=region, profile=profile)
+    tgt = open_stack(reporter, stack=stack, target=target, region=region, profile=profile)
     layout = stack_layout(tgt)
     planned = plan_uploads(sources, prefix, layout)
     for refusal in planned.refused:
@@ -197,7 +197,7 @@ def logs(
     start_ms = parse_since(since)
     json_mode = format_ == "json"
     reporter = Reporter(json_mode=json_mode)
-    tgt = _open(reporter, stack=stack, target=target, region=region, profile=profile)
+    tgt = open_stack(reporter, stack=stack, target=target, region=region, profile=profile)
     group = tgt.names.log_group
     follower = LogFollower(tgt.client("logs"), group, start_ms, filter_pattern=filter_)
 

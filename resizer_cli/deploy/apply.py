@@ -3,7 +3,8 @@
 Each action is idempotent on its own, so an apply cut short (Ctrl-C, a failure) is finished by
 the next `setup`: it re-reads what exists and plans only what is still missing. The steps for
 each kind of resource live in their own module (apply_storage, apply_role, apply_function,
-apply_wiring, apply_api); this one dispatches to them and turns AWS errors into one line.
+apply_wiring, apply_api, apply_async); this one dispatches to them and turns AWS errors into
+one line.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ StepFn = Callable[[Context, Action, Step], None]
 def _handlers() -> dict[tuple[str, str], StepFn]:
     from resizer_cli.deploy import (
         apply_api,
+        apply_async,
         apply_function,
         apply_role,
         apply_storage,
@@ -42,7 +44,9 @@ def _handlers() -> dict[tuple[str, str], StepFn]:
     )
 
     out: dict[tuple[str, str], StepFn] = {}
-    for module in (apply_storage, apply_role, apply_function, apply_wiring, apply_api):
+    for module in (
+        apply_storage, apply_role, apply_function, apply_wiring, apply_api, apply_async
+    ):
         out.update(module.STEPS)
     return out
 

@@ -75,9 +75,10 @@ def notification_put(ctx: Context, action: Action, step: Step) -> None:
         retries.call(lambda: s3.get_bucket_notification_configuration(Bucket=action.name))
     )
     notifications.check_no_overlap(
-        action.name, current, d.notification, d.notification_id, d.function_arn
+        action.name, current, d.notifications, d.notification_id, d.function_arn
     )
-    merged = notifications.merge(current, d.notification, d.notification_id, d.function_arn)
+    want, _ = notifications.wanted(current, d.notifications, d.notification_id, d.function_arn)
+    merged = notifications.merge(current, want, d.notification_id, d.function_arn)
     _put(ctx, action.name, merged)
 
 

@@ -13,6 +13,7 @@ from resizer_cli.deploy.bundle import HANDLER
 from resizer_cli.errors import ResizerError
 from resizer_cli.naming import (
     DEST_PREFIX,
+    FAILURES_PREFIX,
     RESULTS_PREFIX,
     SOURCE_PREFIX,
     TAG_KEY,
@@ -152,6 +153,9 @@ class Desired:
             log_group=self.log_group,
             kms_key=kms_key,
             s3_service=self.s3_service,
+            failures_prefix=self.failures_prefix,
+            dest_prefix=self.dest_prefix,
+            results_prefix=self.results_prefix,
         )
         if self.api is not None:
             doc["Statement"] += desired_api.role_statements(self)
@@ -160,6 +164,18 @@ class Desired:
     @property
     def notification(self) -> dict[str, Any]:
         return notifications.our_entry(self.notification_id, self.function_arn, self.source_prefix)
+
+    @property
+    def notifications(self) -> list[dict[str, Any]]:
+        """Our entries: uploads, then deletions."""
+        return notifications.our_entries(
+            self.notification_id, self.function_arn, self.source_prefix
+        )
+
+    @property
+    def failures_prefix(self) -> str:
+        """Where Lambda keeps the function's failed events, in the destination bucket."""
+        return f"{FAILURES_PREFIX}{self.function}/"
 
     @property
     def layer_description(self) -> str:

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
 from resizer_cli.bucket_guard import default_rule
-from resizer_cli.deploy import notifications
+from resizer_cli.deploy import async_invoke, notifications
 from resizer_cli.deploy.desired import layer_marker
 from resizer_cli.deploy.retries import call
 from resizer_cli.errors import ResizerError, error_code
@@ -110,6 +110,7 @@ class Inventory:
     permissions: list[dict[str, Any]]  # our statements in the function's resource policy
     foreign_layers: list[LayerVersion] = field(default_factory=list)
     api: ApiInventory | None = None  # read by inventory_api (stack.inventory_for)
+    event_invoke: dict[str, Any] | None = None  # its asynchronous invocation settings
 
     @property
     def anything(self) -> bool:
@@ -380,4 +381,5 @@ def read_inventory(
         function=fn,
         permissions=read_permissions(target, function, permission_prefix) if fn else [],
         foreign_layers=foreign_layers,
+        event_invoke=call(lambda: async_invoke.read(target, function)) if fn else None,
     )

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from resizer_cli.deploy import notifications
 from resizer_cli.deploy.desired import Desired
 from resizer_cli.deploy.inventory import BucketState, Inventory
 from resizer_cli.errors import ResizerError
@@ -103,9 +104,9 @@ def foreign(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> list[str]:
     for entry in inv.source.notification.get("LambdaFunctionConfigurations", []):
         # Our rule's Id invoking another function: someone else's rule, never rewritten.
         theirs = entry.get("LambdaFunctionArn") != d.function_arn
-        if entry.get("Id") == d.notification_id and theirs:
+        if entry.get("Id") in notifications.our_ids(d.notification_id) and theirs:
             found.append(
-                f"notification rule {d.notification_id} on bucket {d.source_bucket} "
+                f"notification rule {entry.get('Id')} on bucket {d.source_bucket} "
                 f"(it invokes {entry.get('LambdaFunctionArn')})"
             )
     return found

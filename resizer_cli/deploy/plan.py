@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from resizer_cli.deploy import notifications, ownership, policy
+from resizer_cli.deploy import async_invoke, notifications, ownership, policy
 from resizer_cli.deploy.desired import PAUSE_TAG, SOURCE_BUCKET_TAG, Desired
 from resizer_cli.deploy.inventory import BucketState, Inventory
 from resizer_cli.errors import ResizerError
@@ -227,14 +227,16 @@ def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
     from resizer_cli.deploy import plan_api  # it builds on this module's Action
 
     notifications.check_no_recursion(
-        d.source_bucket, d.dest_bucket, d.source_prefix, d.dest_prefix, d.results_prefix
+        d.source_bucket, d.dest_bucket, d.source_prefix, d.dest_prefix, d.results_prefix,
+        d.failures_prefix,
     )
     if not d.owns_source_bucket:
         _check_brought_bucket(d, inv)
     ownership.check(d, inv, adopt)
     ownership.check_api(d, inv)
     notifications.check_no_overlap(
-        d.source_bucket, inv.source.notification, d.notification, d.notification_id, d.function_arn
+        d.source_bucket, inv.source.notification, d.notifications, d.notification_id,
+        d.function_arn,
     )
 
     actions: list[Action] = []
@@ -270,6 +272,7 @@ def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
         actions.append(Action("notification", previous, "remove", "bucket no longer used"))
 
     actions += _function_actions(inv, d, layer_arn)
+    actions += async_invoke.actions(d, inv)  # needs the function, and the role's new rights
 
     # Add the new grant before the notification and before any old grant goes.
     current = next((s for s in inv.permissions if s.get("Sid") == d.permission_sid), None)
@@ -281,13 +284,18 @@ def plan(d: Desired, inv: Inventory, adopt: Iterable[str] = ()) -> Plan:
     stale = sorted(str(s.get("Sid")) for s in inv.permissions if s.get("Sid") != d.permission_sid)
 
     ours = notifications.find_ours(inv.source.notification, d.notification_id, d.function_arn)
-    if len(ours) != 1 or not notifications.same_entry(ours[0], d.notification):
+    want, left_out = notifications.wanted(
+        inv.source.notification, d.notifications, d.notification_id, d.function_arn
+    )
+    if not notifications.same_entries(ours, want):
         others = sum(len(inv.source.notification.get(k, [])) for k in notifications.KINDS) - len(
             ours
         )
-        detail = f"{notifications.EVENT} on {d.source_prefix}"
+        events = " + ".join(e["Events"][0] for e in want)
+        detail = f"{events} on {d.source_prefix}"
         if others:
             detail += f", keeping {others} other rule(s)"
+        detail += "".join(f"; {why}" for why in left_out)
         actions.append(Action("notification", d.source_bucket, "put", detail))
     if stale:
         actions.append(

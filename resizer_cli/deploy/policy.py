@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from resizer_cli.deploy import policy_async
+
 VERSION = "2012-10-17"
 
 
@@ -32,6 +34,9 @@ def role_policy(
     log_group: str,
     kms_key: str | None = None,
     s3_service: str = "",
+    failures_prefix: str = "",
+    dest_prefix: str = "",
+    results_prefix: str = "",
 ) -> dict[str, Any]:
     """Read uploads under the prefix, write to the destination, write to our one log group.
 
@@ -89,6 +94,12 @@ def role_policy(
                 "Resource": [kms_key],
                 "Condition": {"StringEquals": {"kms:ViaService": s3_service}},
             }
+        )
+    if failures_prefix:  # failed events kept, deletions followed (see policy_async)
+        statements += policy_async.statements(
+            partition=partition, account=account, dest_bucket=dest_bucket,
+            failures_prefix=failures_prefix, dest_prefix=dest_prefix,
+            results_prefix=results_prefix,
         )
     return {"Version": VERSION, "Statement": statements}
 

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
-from resizer_cli.deploy import desired_api, inventory_api, notifications, stack
+from resizer_cli.deploy import async_invoke, desired_api, inventory_api, notifications, stack
 from resizer_cli.deploy.apply import translate
 from resizer_cli.deploy.desired import desired_state
 from resizer_cli.deploy.plan import plan
@@ -162,7 +162,10 @@ def stack_status(
             "name": d.permission_sid,
             "exists": any(s.get("Sid") == d.permission_sid for s in inv.permissions),
         },
-        "notification": {"name": d.notification_id, "exists": bool(ours)},
+        "notification": {"name": d.notification_id, "exists": bool(ours),
+                         "events": sorted(e for o in ours for e in o.get("Events", []))},
+        "async_config": {"name": d.function, "exists": inv.event_invoke is not None,
+                         **async_invoke.describe(inv.event_invoke)},
         "layer": {"name": d.layer_name, "versions": layer_info},
         **inventory_api.report(target, d.stack, inv, wanted=d.api is not None),
     }

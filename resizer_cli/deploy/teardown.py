@@ -19,7 +19,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resizer_cli.aws import Target
-from resizer_cli.deploy import drain, emptying, notifications, ownership, retries, teardown_api
+from resizer_cli.deploy import (
+    apply_async,
+    async_invoke,
+    drain,
+    emptying,
+    notifications,
+    ownership,
+    retries,
+    teardown_api,
+)
 from resizer_cli.deploy.apply import translate
 from resizer_cli.deploy.apply_wiring import remove_entry
 from resizer_cli.deploy.desired import SOURCE_BUCKET_TAG, SOURCE_OWNER_TAG
@@ -112,7 +121,8 @@ def _notification_actions(
     if notifications.find_ours(bucket.notification, names.notification_id, fn_arn):
         out.append(Action("notification", source, "remove", "our entry only"))
     for entry in bucket.notification.get("LambdaFunctionConfigurations", []):
-        if entry.get("LambdaFunctionArn") == fn_arn and entry.get("Id") != names.notification_id:
+        our_ids = notifications.our_ids(names.notification_id)
+        if entry.get("LambdaFunctionArn") == fn_arn and entry.get("Id") not in our_ids:
             skipped.append(
                 f"notification rule {entry.get('Id', '(no id)')!r} on bucket {source} "
                 "(not ours, though it invokes our function)"
@@ -163,6 +173,10 @@ def _plan(target: Target) -> TeardownPlan:
                 Action("function", names.function, "drain", "running invocations",
                        {"timeout": timeout})
             )
+            if async_invoke.read(target, names.function) is not None:
+                # Before the bucket it names goes (Lambda's advice for S3 destinations).
+                actions.append(Action(async_invoke.RESOURCE, names.function, "remove",
+                                      "failed-event destination"))
             actions.append(Action("function", names.function, "delete"))
         else:
             skipped.append(f"function {names.function} ({why})")
@@ -253,6 +267,9 @@ def _run(target: Target, tplan: TeardownPlan, action: Action, step: Step) -> Non
                 target, names.function, names.log_group, int(action.params["timeout"])
             )
         )
+    elif kind == (async_invoke.RESOURCE, "remove"):
+        if not apply_async.remove(target, action.name):
+            step.skip("already gone")
     elif kind == ("function", "delete"):
         _ignore_missing(lambda: lam.delete_function(FunctionName=action.name))
     elif kind == ("layer", "delete-versions"):

@@ -65,6 +65,8 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     max_retries: int = 2
     exists: Callable[[], bool] = field(default=lambda: True, compare=False, repr=False)
+    max_event_age_s: float | None = None  # PutFunctionEventInvokeConfig's, if set
+    on_failure: str | None = None  # the ARN failed async events go to (emulator.destinations)
 
     @property
     def key(self) -> str:

@@ -10,7 +10,8 @@ gives us a `LogSink` that writes into moto's CloudWatch Logs backend.
   RESIZER_EMULATOR_CONCURRENCY, default 4); the rest wait their turn.
 - Asynchronous invocations (S3 events, InvocationType=Event) go to a per-function queue and are
   retried twice on error, after RESIZER_EMULATOR_RETRY_DELAY seconds and twice that (Lambda waits
-  about 1 and 2 minutes).
+  about 1 and 2 minutes). An event whose attempts are used up, or older than its maximum age,
+  goes to the function's on-failure destination (`destinations.py`).
 - Timeout and memory size are enforced from the parent: the worker is killed and replaced, and the
   log stream gets Lambda's lines for it.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from resizer_cli.emulator.artifacts import Artifacts, UnsafeArchive
+from resizer_cli.emulator.destinations import FailureSink, invocation_record
 from resizer_cli.emulator.environment import (
     LOCAL_RUNTIME,
     Environment,
@@ -73,6 +75,7 @@ class Runtime:
         self._timers: set[threading.Timer] = set()
         self._closed = threading.Event()
         self.warnings: list[str] = []
+        self.failures: FailureSink | None = None  # set by the seam: where failed events go
         self._reaper = threading.Thread(target=self._reap, daemon=True, name="reaper")
         self._reaper.start()
 
@@ -226,6 +229,9 @@ class Runtime:
             log.warning("dropping event %s: function %s no longer exists",
                         item.request_id, pool.name)
             return
+        if spec.max_event_age_s is not None and time.time() - item.enqueued > spec.max_event_age_s:
+            self._give_up(spec, item, None, "EventAgeExceeded")
+            return
         try:
             result = self._execute(spec, item.event, item.request_id)
         except Exception:
@@ -254,6 +260,19 @@ class Runtime:
             "async invocation %s of %s failed after %d attempts: %s",
             item.request_id, spec.name, item.attempt + 1, result.error_type,
         )
+        self._give_up(spec, item, result, "RetriesExhausted")
+
+    def _give_up(
+        self, spec: FunctionSpec, item: AsyncItem, result: Result | None, condition: str
+    ) -> None:
+        """Send the event's invocation record to its on-failure destination, if it has one."""
+        if self.failures is None or not spec.on_failure:
+            return
+        try:
+            self.failures.deliver(spec, invocation_record(spec, item, result, condition))
+        except Exception:
+            log.exception("could not deliver the failed event %s of %s", item.request_id,
+                          spec.name)
 
     def _retry(self, pool: Pool, item: AsyncItem) -> None:
         self._enqueue(pool.key, pool.name, item)

@@ -34,6 +34,7 @@ from moto.logs import models as logs_models
 from moto.s3 import notifications
 from moto.s3.models import S3Backend
 
+from resizer_cli.emulator import destinations, motofixes
 from resizer_cli.emulator.runtime import INVALID_ZIP, FunctionSpec, Runtime
 
 ORIGINAL_INVOKE_LAMBDA = lambda_models.LambdaFunction._invoke_lambda
@@ -92,10 +93,8 @@ def spec_from_moto(fn: Any) -> FunctionSpec:
         layer = backend.layers_versions_by_arn(arn)
         return bytes(getattr(layer, "code_bytes", b"") or b"") if layer else b""
 
-    retries = 2
-    for config in getattr(fn, "event_invoke_config", []) or []:
-        if "MaximumRetryAttempts" in config.config:
-            retries = int(config.config["MaximumRetryAttempts"])
+    retries, max_age, on_failure = destinations.async_settings(fn)
+
     def exists() -> bool:
         try:
             return backend.get_function(fn.function_name) is not None
@@ -122,6 +121,8 @@ def spec_from_moto(fn: Any) -> FunctionSpec:
         reserved_concurrency=int(reserved) if reserved not in (None, "") else None,
         max_retries=retries,
         exists=exists,
+        max_event_age_s=max_age,
+        on_failure=on_failure,
     )
 
 
@@ -223,6 +224,8 @@ def install(rt: Runtime) -> None:
     """Patch moto (in this process) so that Lambda functions run in `rt`."""
     global _runtime
     _runtime = rt
+    rt.failures = destinations.MotoFailureSink()  # failed async events, into moto's S3
+    motofixes.install()
     lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
     lambda_models.LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
     notifications._invoke_awslambda = _invoke_awslambda

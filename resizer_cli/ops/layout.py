@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lambda_handler.config import DEFAULTS, Config, ConfigError, parse_sizes
+from lambda_handler.freshness import settings_hash
 from resizer_cli.aws import Target
 from resizer_cli.deploy.stack import require_stack
 from resizer_cli.errors import ResizerError, StackNotFound, error_code
@@ -24,6 +28,11 @@ class StackLayout:
     results_prefix: str = RESULTS_PREFIX
     sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
     output_format: str = DEFAULTS["OUTPUT_FORMAT"]
+    function: str = ""
+    failures_prefix: str = ""  # where Lambda keeps the function's failed events ("" = none)
+    settings_hash: str = ""  # of the deployed settings (lambda_handler.freshness)
+    timeout: int = 0  # the function's, in seconds
+    function_modified: datetime | None = None  # when its code or configuration last changed
 
     def record_key(self, source_key: str) -> str:
         return f"{self.results_prefix}{source_key[len(self.source_prefix):]}.json"
@@ -44,6 +53,7 @@ def stack_layout(target: Target) -> StackLayout:
     """Buckets and prefixes, as the deployed function is configured (falling back to names)."""
     names = target.names
     env: dict[str, str] = {}
+    conf: dict[str, Any] = {}
     try:
         conf = target.client("lambda").get_function_configuration(FunctionName=names.function)
         env = conf.get("Environment", {}).get("Variables", {}) or {}
@@ -67,4 +77,22 @@ def stack_layout(target: Target) -> StackLayout:
         results_prefix=config.results_prefix,
         sizes=config.sizes,
         output_format=config.output_format,
+        function=names.function,
+        failures_prefix=names.failures_prefix,
+        settings_hash=settings_hash(config),
+        timeout=int(conf.get("Timeout") or 0),
+        function_modified=_lambda_time(conf.get("LastModified")),
     )
+
+
+_LAMBDA_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$")
+
+
+def _lambda_time(text: Any) -> datetime | None:
+    """Lambda's LastModified (2026-11-28T14:00:00.123+0000; moto writes nanoseconds and Z)."""
+    m = _LAMBDA_TIME.match(str(text or ""))
+    if not m:
+        return None
+    zone = "+0000" if m.group(3) == "Z" else m.group(3).replace(":", "")
+    fraction = (m.group(2) or "0")[:6].ljust(6, "0")
+    return datetime.strptime(f"{m.group(1)}.{fraction}{zone}", "%Y-%m-%dT%H:%M:%S.%f%z")

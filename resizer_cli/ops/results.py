@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from resizer_cli.errors import from_boto
+from resizer_cli.ops.failures import FailedEvent
 from resizer_cli.ops.paths import Refusal
 
 
@@ -76,6 +77,14 @@ def apply_record(result: FileResult, record: dict[str, Any]) -> None:
         result.status = "failed"
         result.error_code = str(record.get("error") or "error")
         result.error = str(record.get("reason") or record.get("error") or "the handler rejected it")
+
+
+def apply_failure(result: FileResult, event: FailedEvent) -> None:
+    """Fill a result from Lambda's record of the failed event: what Lambda said."""
+    result.status = "failed"
+    result.error_code = event.error_type or event.condition or "failed"
+    attempts = f" ({event.attempts} attempt{'s' if event.attempts != 1 else ''})"
+    result.error = event.error + (attempts if event.attempts else "")
 
 
 def refused_result(refusal: Refusal) -> FileResult:

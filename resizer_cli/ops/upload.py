@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,15 @@ from resizer_cli.errors import ResizerError
 from resizer_cli.ops.access import check_wait_access
 from resizer_cli.ops.collect import UploadItem
 from resizer_cli.ops.download import download_thumbnails
+from resizer_cli.ops.failures import FailureWatch
 from resizer_cli.ops.layout import StackLayout
-from resizer_cli.ops.results import SUPERSEDED, FileResult, apply_record, error_text
+from resizer_cli.ops.results import (
+    SUPERSEDED,
+    FileResult,
+    apply_failure,
+    apply_record,
+    error_text,
+)
 from resizer_cli.ops.transfer import DoneSubscriber, EtagRecorder, head_etag, transfer_client
 from resizer_cli.ops.watch import UPLOAD_TOKEN_META, Clock, Finished, Pending, ResultWatcher
 from resizer_cli.output import Reporter
@@ -84,8 +92,12 @@ def run_upload(
     item_keys = [i.key for i in items]
     done_q: queue.Queue[tuple[int, float]] = queue.Queue()
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="resizer-poll")
+    # Lambda's records of failed events land in the same bucket: a file whose event failed
+    # is reported then, with Lambda's error, instead of at its timeout.
+    failures = FailureWatch(client, layout.dest_bucket, layout.failures_prefix,
+                            datetime.now(UTC))
     watcher = ResultWatcher(client, layout.dest_bucket, source_bucket=layout.source_bucket,
-                            clock=clock, pool=pool)
+                            clock=clock, pool=pool, failures=failures)
     config = TransferConfig(
         multipart_threshold=options.multipart_threshold,
         multipart_chunksize=options.multipart_chunk,
@@ -105,6 +117,8 @@ def run_upload(
                 res.status = "timeout"
                 res.error = f"no result within {options.timeout:g}s"
                 res.error_code = "timeout"
+            elif done.outcome == "failed" and done.failure is not None:
+                apply_failure(res, done.failure)
             elif done.outcome == "superseded":
                 res.status = "superseded"
                 res.error = f"{SUPERSEDED} (it now holds ETag {done.current_etag})"

@@ -107,7 +107,8 @@ def test_a_brought_bucket_of_another_account_needs_its_owner_named(
     owners = {s["Sid"]: s["Condition"]["StringEquals"]["aws:ResourceAccount"]
               for s in doc["Statement"] if s["Sid"] != "WriteLogs"}
     assert owners == {"ReadUploads": OTHER_ACCOUNT, "SeeDeletedUploads": OTHER_ACCOUNT,
-                      "WriteThumbnails": ACCOUNT}
+                      "WriteThumbnails": ACCOUNT, "KeepFailedEvents": ACCOUNT,
+                      "FollowDeletions": ACCOUNT}
     assert deploy(owned).actions == []
     # A fresh clone finds the owner on the function's tags, and teardown uses it.
     fresh, _ = target_factory()

@@ -248,8 +248,9 @@ def test_teardown_waits_for_a_running_invocation_before_deleting(
     result = teardown_stack(target, Reporter.silent())
     assert len(polls) == 4 and set(polls) == {drain.POLL_S}
     kinds = [(a.resource, a.action) for a in result.actions]
-    assert kinds[:4] == [("notification", "remove"), ("permission", "remove"),
-                         ("function", "drain"), ("function", "delete")]
+    assert kinds[:5] == [("notification", "remove"), ("permission", "remove"),
+                         ("function", "drain"), ("async-config", "remove"),
+                         ("function", "delete")]
     ops = calls.mutating
     assert ops.index("PutBucketNotificationConfiguration") < ops.index("RemovePermission")
     assert ops.index("RemovePermission") < ops.index("PutFunctionConcurrency")

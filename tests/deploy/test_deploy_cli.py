@@ -128,6 +128,7 @@ def test_interrupt_exits_130_and_rerun_finishes(aws, cli) -> None:
     assert code == 0, err
     assert [(a["resource"], a["action"]) for a in json.loads(out)["actions"]] == [
         ("function", "create"),
+        ("async-config", "put"),
         ("permission", "add"),
         ("notification", "put"),
     ]

@@ -89,7 +89,7 @@ def test_unable_to_validate_destination_is_retried(
     conf = target.client("s3").get_bucket_notification_configuration(
         Bucket=target.names.source_bucket
     )
-    assert len(conf["LambdaFunctionConfigurations"]) == 1
+    assert len(conf["LambdaFunctionConfigurations"]) == 2  # uploads and deletions
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,8 @@ def test_brought_bucket_keeps_its_foreign_rule(aws, target_factory, deploy) -> N
     s3 = target.client("s3")
     conf = s3.get_bucket_notification_configuration(Bucket="my-photos")
     ids = [e["Id"] for e in conf["LambdaFunctionConfigurations"]]
-    assert ids == ["thumbs-for-uploads", target.names.notification_id]
+    assert ids == ["thumbs-for-uploads", target.names.notification_id,
+                   nt.removal_id(target.names.notification_id)]
     assert conf["LambdaFunctionConfigurations"][0] == foreign
     # We never create or configure the brought bucket itself.
     assert "PutBucketTagging" in calls.mutating  # for the destination bucket only
@@ -220,7 +221,7 @@ def test_switching_brought_buckets_moves_our_entry(aws, target_factory, deploy) 
     ] == [foreign]
     ours = s3.get_bucket_notification_configuration(Bucket="bucket-b")
     assert [e["Id"] for e in ours["LambdaFunctionConfigurations"]] == [
-        second.names.notification_id
+        second.names.notification_id, nt.removal_id(second.names.notification_id)
     ]
     calls.clear()
     assert deploy(second).actions == [] and calls.mutating == []

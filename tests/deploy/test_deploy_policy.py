@@ -24,8 +24,22 @@ def _cond(**blocks: dict[str, Any]) -> Any:
     return canonical({"Condition": blocks or None})
 
 
-def _expected(src: str, src_owner: str, dst: str, account: str, region: str, group: str) -> Any:
-    return {
+def _expected(
+    src: str, src_owner: str, dst: str, account: str, region: str, group: str, fn: str = ""
+) -> Any:
+    followers = {} if not fn else {
+        # Lambda keeps failed events in the destination bucket, in the function's folder...
+        frozenset({"s3:PutObject", "s3:ListBucket"}): (
+            frozenset({f"arn:aws:s3:::{dst}", f"arn:aws:s3:::{dst}/aws/lambda/async/{fn}/*"}),
+            _cond(StringEquals={"aws:ResourceAccount": account}),
+        ),
+        # ... and a deleted original's outputs are deleted, under our two prefixes only.
+        frozenset({"s3:DeleteObject"}): (
+            frozenset({f"arn:aws:s3:::{dst}/thumbnails/*", f"arn:aws:s3:::{dst}/results/*"}),
+            _cond(StringEquals={"aws:ResourceAccount": account}),
+        ),
+    }
+    return followers | {
         frozenset({"s3:GetObject"}): (
             frozenset({f"arn:aws:s3:::{src}/raw/*"}),
             _cond(StringEquals={"aws:ResourceAccount": src_owner}),
@@ -103,7 +117,8 @@ def test_deployed_policy_matches(aws, target_factory, deploy) -> None:
     assert iam.list_attached_role_policies(RoleName=n.role)["AttachedPolicies"] == []
     doc = iam.get_role_policy(RoleName=n.role, PolicyName=n.policy)["PolicyDocument"]
     assert _grants(doc) == _expected(
-        n.source_bucket, n.account, n.dest_bucket, n.account, "us-east-1", n.log_group
+        n.source_bucket, n.account, n.dest_bucket, n.account, "us-east-1", n.log_group,
+        n.function,
     )
     trust = iam.get_role(RoleName=n.role)["Role"]["AssumeRolePolicyDocument"]
     assert canonical(trust) == canonical(trust_policy())

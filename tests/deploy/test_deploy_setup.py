@@ -77,6 +77,12 @@ def test_fresh_setup_creates_everything(aws, target_factory, deploy, kit) -> Non
             "LambdaFunctionArn": cfg["FunctionArn"],
             "Events": ["s3:ObjectCreated:*"],
             "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"}]}},
+        },
+        {
+            "Id": n.notification_id + "-removed",
+            "LambdaFunctionArn": cfg["FunctionArn"],
+            "Events": ["s3:ObjectRemoved:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"}]}},
         }
     ]
     role = iam.get_role(RoleName=n.role)["Role"]
@@ -206,7 +212,7 @@ def test_architecture_change_rebuilds_layer_and_code_arch(aws, target_factory, d
 @pytest.mark.parametrize(
     ("breakage", "expected"),
     [
-        ("delete_function", ["CreateFunction", "AddPermission"]),
+        ("delete_function", ["CreateFunction", "PutFunctionEventInvokeConfig", "AddPermission"]),
         ("change_memory", ["UpdateFunctionConfiguration"]),
         ("remove_notification", ["PutBucketNotificationConfiguration"]),
         ("delete_log_group", ["CreateLogGroup", "PutRetentionPolicy"]),

@@ -94,6 +94,7 @@ def test_teardown_removes_everything_including_versions(aws, target_factory, dep
         ("notification", "remove"),
         ("permission", "remove"),
         ("function", "drain"),
+        ("async-config", "remove"),
         ("function", "delete"),
         ("layer", "delete-versions"),
         ("role", "delete"),

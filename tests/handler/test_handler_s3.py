@@ -364,8 +364,8 @@ def test_deleted_object_is_skipped(s3: Any, capsys: pytest.CaptureFixture[str]) 
 def test_test_event_and_non_upload_records(s3: Any) -> None:
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": SRC}
     assert handler(test_event, Context()) == {"ok": 0, "error": 0, "skipped": 0, "failed": 0}
-    removed = s3_event(SRC, "raw/a.jpg", event="ObjectRemoved:Delete")
-    assert handler(removed, Context())["skipped"] == 1
+    tagged = s3_event(SRC, "raw/a.jpg", event="ObjectTagging:Put")
+    assert handler(tagged, Context())["skipped"] == 1
     assert handler({"Records": [{"eventSource": "aws:sqs"}]}, Context())["skipped"] == 1
 
 
