@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lambda_handler.config import OUTPUT_FORMATS, Config
+from lambda_handler.config import OUTPUT_FORMATS, Config, ConfigError
 from lambda_handler.keys import is_own_output, key_problem, output_key, relative_key, result_key
 from lambda_handler.s3client import (
     DENIED_CODES,
@@ -31,13 +31,25 @@ FORMATS = tuple(f for f in OUTPUT_FORMATS if f != "auto")
 _BATCH = 1000  # DeleteObjects takes at most this many keys
 
 
-def outputs_of(config: Config, rel: str) -> list[str]:
-    """Every key the function could have written for `rel` with these settings."""
-    keys = [
-        output_key(config.dest_prefix, size, rel, fmt) for size in config.sizes for fmt in FORMATS
-    ]
+def outputs_of(
+    config: Config, rel: str, extra_sizes: tuple[tuple[int, int], ...] = ()
+) -> list[str]:
+    """Every key the function could have written for `rel` with these settings; `extra_sizes`
+    are the sizes only the HTTP path makes (API_SIZES)."""
+    sizes = dict.fromkeys((*config.sizes, *extra_sizes))
+    keys = [output_key(config.dest_prefix, size, rel, fmt) for size in sizes for fmt in FORMATS]
     keys.append(result_key(config.results_prefix, rel))
     return [k for k in dict.fromkeys(keys) if key_problem(k, "an output") is None]
+
+
+def _http_sizes() -> tuple[tuple[int, int], ...]:
+    """The sizes renditions on the fly may have been made in, beyond SIZES."""
+    from lambda_handler.web.config import WebConfig
+
+    try:
+        return WebConfig.from_env().api_sizes
+    except ConfigError:
+        return ()  # the HTTP path refuses everything then: it made nothing
 
 
 def follow(
@@ -78,7 +90,7 @@ def follow(
             raise failure("HeadObject", exc, base) from exc
     else:
         return skip("the key holds an object again (uploaded since): its outputs stay")
-    keys = outputs_of(config, rel)
+    keys = outputs_of(config, rel, _http_sizes())
     for start in range(0, len(keys), _BATCH):
         batch = keys[start : start + _BATCH]
         try:

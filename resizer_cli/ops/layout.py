@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from lambda_handler.config import DEFAULTS, Config, ConfigError, parse_sizes
 from lambda_handler.freshness import settings_hash
+from lambda_handler.web.config import WebConfig
 from resizer_cli.aws import Target
 from resizer_cli.deploy.stack import require_stack
 from resizer_cli.errors import ResizerError, StackNotFound, error_code
@@ -33,6 +34,9 @@ class StackLayout:
     settings_hash: str = ""  # of the deployed settings (lambda_handler.freshness)
     timeout: int = 0  # the function's, in seconds
     function_modified: datetime | None = None  # when its code or configuration last changed
+    # Sizes renditions on the fly are made in (SIZES plus API_SIZES; () without the HTTP API),
+    # in any output format a request may ask for.
+    http_sizes: tuple[tuple[int, int], ...] = ()
 
     def record_key(self, source_key: str) -> str:
         return f"{self.results_prefix}{source_key[len(self.source_prefix):]}.json"
@@ -82,7 +86,17 @@ def stack_layout(target: Target) -> StackLayout:
         settings_hash=settings_hash(config),
         timeout=int(conf.get("Timeout") or 0),
         function_modified=_lambda_time(conf.get("LastModified")),
+        http_sizes=_http_sizes(env, config.sizes),
     )
+
+
+def _http_sizes(env: dict[str, str], sizes: tuple[tuple[int, int], ...]) -> tuple[
+    tuple[int, int], ...
+]:
+    web = WebConfig.from_env(env)
+    if not (web.secret or web.unsigned):  # no HTTP API: the function serves no renditions
+        return ()
+    return web.allowlist(sizes)
 
 
 _LAMBDA_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$")

@@ -76,6 +76,12 @@ def plan_prune(
     protected: set[str] = set()
     for key in unknown:
         protected |= _stems(key[len(layout.source_prefix):])
+    # Renditions on the fly (an HTTP size, any format asked for) of an original that exists
+    # are what the stack makes now, though no result record names them.
+    served: set[str] = set()
+    for key in sources if layout.http_sizes else ():
+        served |= _stems(key[len(layout.source_prefix):])
+    http_dirs = {f"{layout.dest_prefix}{w}x{h}/" for w, h in layout.http_sizes}
     doomed: list[str] = []
     kept = 0
     for size_dir in _size_dirs(s3, layout):
@@ -84,6 +90,8 @@ def plan_prune(
             if key in expected or obj["LastModified"] >= started:
                 continue
             rel = key[len(size_dir):]
+            if size_dir in http_dirs and (rel in served or posixpath.splitext(rel)[0] in served):
+                continue
             if rel in protected or posixpath.splitext(rel)[0] in protected:
                 kept += 1
                 continue

@@ -104,6 +104,13 @@ def test_deletion_outputs_cover_every_size_and_format_and_only_our_prefixes() ->
     assert all(k.startswith(("thumbnails/", "results/")) for k in keys)
 
 
+def test_deletion_outputs_include_the_sizes_only_the_http_api_makes() -> None:
+    config = Config.from_env({"SIZES": "64x64", "OUTPUT_FORMAT": "jpeg"})
+    keys = outputs_of(config, "b.png", ((64, 64), (1024, 1024)))
+    assert "thumbnails/1024x1024/b.webp" in keys and "thumbnails/64x64/b.png" in keys
+    assert len([k for k in keys if k.startswith("thumbnails/64x64/")]) == 4  # not twice
+
+
 def test_a_failed_deletion_is_retried_by_lambda(
     s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

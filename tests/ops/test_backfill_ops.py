@@ -136,6 +136,25 @@ def test_prune_keeps_current_unknown_young_and_foreign_keys(s3: Any) -> None:
         Bucket=DST)["Contents"]}
 
 
+def test_prune_keeps_what_the_http_api_serves_for_an_existing_original(s3: Any) -> None:
+    # With the HTTP API on, a 1024 box (API_SIZES) and other formats of the upload sizes are
+    # made on request: no result record names them, and they are current while the original
+    # exists. Renditions of a gone original, or of a box nobody serves any more, still go.
+    for key in ("thumbnails/1024x1024/a.jpg", "thumbnails/128x128/a.webp",
+                "thumbnails/1024x1024/gone.avif", "thumbnails/2048x2048/a.jpg"):
+        s3.put_object(Bucket=DST, Key=key, Body=b"x")
+    layout = dataclasses.replace(LAYOUT, sizes=((128, 128),),
+                                 http_sizes=((128, 128), (1024, 1024)))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    plan = prune.plan_prune(s3, layout, "", expected=set(), unknown=[], sources={"raw/a.jpg"},
+                            started=later)
+    assert plan.keys == ["thumbnails/1024x1024/gone.avif", "thumbnails/2048x2048/a.jpg"]
+    # Without the HTTP API the same renditions are stale.
+    plain = prune.plan_prune(s3, LAYOUT, "", expected=set(), unknown=[],
+                             sources={"raw/a.jpg"}, started=later)
+    assert "thumbnails/128x128/a.webp" in plain.keys
+
+
 def _lambda_record(keys: list[str], error_type: str = "Runtime.OutOfMemory",
                    when: str = "2026-01-02T03:04:05.678Z") -> dict[str, Any]:
     return {
