@@ -23,10 +23,13 @@ def error_log(error: dict[str, Any]) -> str:
 def report_line(
     request_id: str, duration_ms: float, memory_mb: int, used_mb: int, init_ms: float | None
 ) -> str:
+    # Since August 2025 Lambda bills the init phase of on-demand functions too, so a cold
+    # start's Billed Duration includes it. https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/
+    billed = max(1, math.ceil(duration_ms + (init_ms or 0.0)))
     parts = [
         f"REPORT RequestId: {request_id}",
         f"Duration: {duration_ms:.2f} ms",
-        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms",
+        f"Billed Duration: {billed} ms",
         f"Memory Size: {memory_mb} MB",
         f"Max Memory Used: {min(used_mb, memory_mb)} MB",
     ]

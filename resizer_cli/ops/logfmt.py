@@ -13,31 +13,12 @@ from typing import Any
 
 from rich.text import Text
 
+from resizer_cli.ops.reports import FIELDS, parse_report
+
 FORMATS = ("short", "detailed", "json")
 
 _START_RE = re.compile(r"^START RequestId: (?P<id>\S+)(?: Version: (?P<version>\S+))?")
 _END_RE = re.compile(r"^END RequestId: (?P<id>\S+)")
-_REPORT_RE = re.compile(r"^REPORT RequestId: (?P<id>\S+)")
-_FIELD_RE = re.compile(r"(?P<name>[A-Za-z][A-Za-z ]*?): (?P<value>[^\t]+?)\s*(?:\t|$)")
-_NUM_RE = re.compile(r"^([0-9.]+)")
-
-# REPORT field name -> (json key, unit)
-_REPORT_FIELDS = {
-    "Duration": "duration_ms",
-    "Billed Duration": "billed_ms",
-    "Memory Size": "memory_mb",
-    "Max Memory Used": "max_memory_mb",
-    "Init Duration": "init_ms",
-    "Restore Duration": "restore_ms",
-}
-
-
-def _number(value: str) -> float | int | None:
-    m = _NUM_RE.match(value.strip())
-    if not m:
-        return None
-    num = float(m.group(1))
-    return int(num) if num.is_integer() and "." not in m.group(1) else num
 
 
 def classify(message: str) -> dict[str, Any]:
@@ -47,13 +28,14 @@ def classify(message: str) -> dict[str, Any]:
         return {"type": "start", "request_id": m.group("id"), "version": m.group("version")}
     if m := _END_RE.match(line):
         return {"type": "end", "request_id": m.group("id")}
-    if m := _REPORT_RE.match(line):
-        info: dict[str, Any] = {"type": "report", "request_id": m.group("id")}
-        rest = line[m.end():]
-        for f in _FIELD_RE.finditer(rest):
-            key = _REPORT_FIELDS.get(f.group("name").strip())
-            if key:
-                info[key] = _number(f.group("value"))
+    if (report := parse_report(line)) is not None:
+        info: dict[str, Any] = {"type": "report", "request_id": report.request_id}
+        for attr in (*FIELDS.values(), "status", "error_type"):
+            value = getattr(report, attr)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if value is not None:
+                info[attr] = value
         return info
     if line.startswith("INIT_START"):
         return {"type": "init"}
