@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resizer_cli.settings.model import Settings
+
 PRICES_AS_OF = "2026-12-01"
 SOURCE = f"AWS Lambda list price, first tier, as of {PRICES_AS_OF}"
 
@@ -55,4 +57,15 @@ def list_price(
         request_usd=REQUEST_USD if request_usd is None else request_usd,
         gb_second_usd=row[arch] if gb_second_usd is None else gb_second_usd,
         source="set in the settings" if overridden else SOURCE,
+    )
+
+
+def price_for(settings: Settings) -> Price:
+    """The stack's price: the table's for its region and architecture, or the settings' own
+    (`price_request_usd`, `price_gb_second_usd` in resizer.toml or RESIZER_PRICE_*)."""
+    return list_price(
+        settings.region,
+        settings.architecture,
+        request_usd=settings.price_request_usd,
+        gb_second_usd=settings.price_gb_second_usd,
     )

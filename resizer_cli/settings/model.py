@@ -43,6 +43,9 @@ class Settings:
     api: bool = False  # an HTTP API for renditions on the fly (resizer_cli.deploy.*_api)
     api_sizes: tuple[tuple[int, int], ...] = ()  # served over HTTP on top of `sizes`
     api_unsigned: bool = False  # accept URLs without a signature
+    # Prices for `stats` and `tune` in place of ops.pricing's dated list price (USD).
+    price_request_usd: float | None = None
+    price_gb_second_usd: float | None = None
     # Not settings a user picks, but resolved once: where the emulator listens.
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     # Where each value came from ("--memory", "RESIZER_REGION", "resizer.toml [stacks.x] fit"…).

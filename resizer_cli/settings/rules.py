@@ -8,6 +8,7 @@ function would refuse. Lambda's and S3's limits (memory, timeout, names) are che
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 from collections.abc import Callable
@@ -157,6 +158,19 @@ def parse_bool(value: object) -> bool:
     return word
 
 
+def parse_price(value: object) -> float:
+    """A price in USD: a finite number, zero or more (0 prices a free tier in)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError("not a number", "write a price in USD, such as 0.0000166667")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError("not a number", "write a price in USD, such as 0.0000166667") from None
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError("out of range", "use a finite price of 0 or more")
+    return number
+
+
 def parse_memory(value: object) -> int:
     return parse_in_range(value, *MEMORY_MB)
 
@@ -186,6 +200,8 @@ RULES: dict[str, Callable[[object], Any]] = {
     "api": parse_bool,
     "api_sizes": parse_api_sizes,
     "api_unsigned": parse_bool,
+    "price_request_usd": parse_price,
+    "price_gb_second_usd": parse_price,
 }
 
 

@@ -54,3 +54,16 @@ def test_cost_is_requests_plus_gb_seconds_at_the_dated_price() -> None:
     assert list_price("af-south-1", "x86_64").gb_second_usd > price.gb_second_usd
     own = list_price("us-east-1", "x86_64", gb_second_usd=0.00001, request_usd=0.0)
     assert own.of(1000, 1024) == pytest.approx(0.00001) and own.source == "set in the settings"
+
+
+def test_prices_from_the_environment_replace_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from resizer_cli.errors import ResizerError
+    from resizer_cli.ops.pricing import price_for
+    from resizer_cli.settings import load
+
+    monkeypatch.setenv("RESIZER_PRICE_GB_SECOND_USD", "0.00002")
+    price = price_for(load())
+    assert price.gb_second_usd == 0.00002 and price.request_usd == 0.20 / 1_000_000
+    monkeypatch.setenv("RESIZER_PRICE_GB_SECOND_USD", "-1")
+    with pytest.raises(ResizerError, match="RESIZER_PRICE_GB_SECOND_USD"):
+        load()
