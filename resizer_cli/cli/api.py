@@ -20,7 +20,9 @@ from resizer_cli.output import Reporter
 
 
 def url(
-    key: Annotated[str, typer.Argument(help="The image's key, with or without raw/.")],
+    key: Annotated[
+        str, typer.Argument(help="The image's key, with or without raw/.", metavar="KEY")
+    ],
     size: Annotated[
         str, typer.Option("--size", help="WxH: one of the stack's sizes or --api-sizes.")
     ],

@@ -96,7 +96,9 @@ def _report(reporter: Reporter, results: list[FileResult], json_: bool, source_p
 
 
 def upload(
-    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or globs.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Files, folders (recursive) or globs.", metavar="PATH")
+    ],
     wait: Annotated[
         bool,
         typer.Option("--wait/--no-wait", help="Wait for each file's thumbnails (default: wait)."),

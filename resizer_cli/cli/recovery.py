@@ -64,7 +64,11 @@ def failed(
 def retry(
     keys: Annotated[
         list[str] | None,
-        typer.Argument(help="Source keys to run again (raw/… or below raw/).", show_default=False),
+        typer.Argument(
+            help="Source keys to run again (raw/… or below raw/).",
+            show_default=False,
+            metavar="KEY",
+        ),
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
     json_: JsonOpt = False,
