@@ -161,10 +161,12 @@ def test_ctrl_c_during_a_build_leaves_no_partial_zip(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     try:
+        # The staging folder lives for the whole build (download, assemble, verify): signal as
+        # soon as it appears, so that a loaded machine cannot let the build finish first.
         deadline = time.monotonic() + 60
-        while not any(layers.glob(".staging-*/wheels/*/*.whl")) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert any(layers.glob(".staging-*")), "the build never got as far as downloading"
+        while not any(layers.glob(".staging-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert any(layers.glob(".staging-*")), "the build never got as far as staging"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
