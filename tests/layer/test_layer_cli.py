@@ -159,6 +159,9 @@ def test_ctrl_c_during_a_build_leaves_no_partial_zip(tmp_path: Path) -> None:
         text=True,
         env=env,
         stdin=subprocess.DEVNULL,
+        # A shell's background job ignores SIGINT, and children inherit that: give the build
+        # the default handler, as a terminal's Ctrl-C would find it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # The staging folder lives for the whole build (download, assemble, verify): signal as
