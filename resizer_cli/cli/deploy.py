@@ -148,6 +148,10 @@ def _setup(
             if settings.api:
                 reporter.info("renditions over HTTP: `resizer url KEY --size WxH` (the "
                               "endpoint is in `resizer status`)")
+        if settings.reserved_concurrency == 0:
+            reporter.warn("the pipeline is paused (reserved concurrency 0): uploads wait in "
+                          "Lambda's queue until `resizer setup --reserved-concurrency none` "
+                          "(or a number)")
     reporter.emit_json(result.to_json())
 
 

@@ -19,7 +19,9 @@ from PIL import Image
 def test_zero_pauses_the_pipeline_and_lifting_it_delivers(
     emulator: Any, run_resizer: Any, tmp_path: Path
 ) -> None:
-    run_resizer("setup", "--stack", "held", "--reserved-concurrency", "0", check=True)
+    first = run_resizer("setup", "--stack", "held", "--reserved-concurrency", "0", check=True)
+    assert "warning: the pipeline is paused (reserved concurrency 0)" in " ".join(
+        first.stderr.split())
     status = json.loads(run_resizer("status", "--stack", "held", "--json", check=True).stdout)
     fn = status["resources"]["function"]
     assert (fn["reserved_concurrency"], fn["paused"], status["in_sync"]) == (0, True, True)
