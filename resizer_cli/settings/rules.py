@@ -38,7 +38,7 @@ TIMEOUT_S = (1, 900)
 # https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html). That limit
 # is the account's, so Lambda itself judges the top (deploy/apply_function.py says it in one
 # line); here only the shape. (`upload --concurrency` is parallel PUTs, a CLI option.)
-RESERVED_HINT = "use a whole number, 0 or more (0 pauses the pipeline), or none to remove it"
+RESERVED_HINT = "use a whole number: 0 or more, where 0 pauses the pipeline; none removes it"
 
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 STACK_HINT = "use 1-20 lowercase letters, digits and hyphens, starting with a letter"

@@ -40,7 +40,7 @@ def one_line(proc: Any) -> str:
         (["setup", "--memory", "64"], {}, "", ["--memory 64: out of range (use 128 to 10240)"], 2),
         (["setup", "--timeout", "901"], {}, "", ["--timeout 901: out of range (use 1 to 900)"], 2),
         (["setup", "--reserved-concurrency", "-1"], {}, "",
-         ["--reserved-concurrency -1: out of range (use a whole number, 0 or more"], 2),
+         ["--reserved-concurrency -1: out of range (use a whole number: 0 or more"], 2),
         (["setup"], {"RESIZER_RESERVED_CONCURRENCY": "lots"}, "",
          ["RESIZER_RESERVED_CONCURRENCY=lots: not a number of executions"], 1),
         (["setup", "--sizes", "0x0"], {}, "", ["--sizes 0x0: '0x0' is not a size"], 2),

@@ -36,7 +36,7 @@ def test_bad_values_are_one_line(given: object, problem: str) -> None:
     with pytest.raises(ResizerError) as err:
         load()
     assert f"resizer.toml reserved_concurrency = {_toml(given)}: {problem}" in str(err.value)
-    assert "none to remove it" in str(err.value) and err.value.exit_code == 1
+    assert "none removes it" in str(err.value) and err.value.exit_code == 1
 
 
 def _toml(value: object) -> str:
