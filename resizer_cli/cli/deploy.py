@@ -36,6 +36,12 @@ def _setup(
     ] = None,
     memory: Annotated[int | None, typer.Option("--memory", help="Function memory, MB.")] = None,
     timeout: Annotated[int | None, typer.Option("--timeout", help="Function timeout, s.")] = None,
+    reserved_concurrency: Annotated[
+        str | None,
+        typer.Option("--reserved-concurrency", metavar="N|none",
+                     help="Most invocations at once, reserved for the function (0 pauses the "
+                     "pipeline; none removes the reservation)."),
+    ] = None,
     arch: Annotated[
         str | None, typer.Option("--arch", help="x86_64 (default) or arm64 (AWS only).")
     ] = None,
@@ -103,6 +109,7 @@ def _setup(
       resizer setup --target aws --region eu-west-1
       resizer setup --stack prod --sizes 128x128,1024x1024 --format webp
       resizer setup --api --api-sizes 1024x1024
+      resizer setup --reserved-concurrency 10
       resizer setup --dry-run
     """
     reporter = Reporter(json_mode=json_)
@@ -115,6 +122,7 @@ def _setup(
         sizes=sizes,
         memory=memory,
         timeout=timeout,
+        reserved_concurrency=reserved_concurrency,
         architecture=arch,
         runtime=runtime,
         output_format=output_format,
@@ -140,6 +148,10 @@ def _setup(
             if settings.api:
                 reporter.info("renditions over HTTP: `resizer url KEY --size WxH` (the "
                               "endpoint is in `resizer status`)")
+        if settings.reserved_concurrency == 0:
+            reporter.warn("the pipeline is paused (reserved concurrency 0): uploads wait in "
+                          "Lambda's queue until `resizer setup --reserved-concurrency none` "
+                          "(or a number)")
     reporter.emit_json(result.to_json())
 
 
@@ -190,6 +202,11 @@ def _render_status(reporter: Reporter, report: dict[str, Any]) -> None:
                 f"{item['runtime']}, {item['architecture']}, {item['memory']} MB, "
                 f"{item['timeout']} s, {item['state']}"
             )
+            reserved = item.get("reserved_concurrency")
+            if reserved == 0:
+                details += ", PAUSED (reserved concurrency 0)"
+            elif reserved is not None:
+                details += f", reserved concurrency {reserved}"
         table.add_row(key.replace("_", " "), item["name"], _yes_no(item["exists"]), details)
     note = res["notification"]
     events = " + ".join(note.get("events") or []) or "s3:ObjectCreated:*"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from resizer_cli.deploy import retries, waits
+from resizer_cli.deploy import pause, retries, waits
 from resizer_cli.deploy.desired import PAUSE_TAG
 from resizer_cli.deploy.plan import Action
-from resizer_cli.errors import error_code
+from resizer_cli.errors import ResizerError, error_code
 from resizer_cli.output import Step
 
 if TYPE_CHECKING:
@@ -144,41 +145,61 @@ def function_tag(ctx: Context, action: Action, step: Step) -> None:
 
 
 def function_pause(ctx: Context, action: Action, step: Step) -> None:
-    """Reserved concurrency 0: new invocations are throttled (S3's are retried by Lambda's
-    asynchronous queue, for up to 6 hours), running ones finish. The tag, written first,
-    remembers the user's own reservation and tells an interrupted run to resume."""
-    lam = ctx.target.client("lambda")
-    d = ctx.d
-    current = retries.call(lambda: lam.get_function_concurrency(FunctionName=action.name))
-    previous = current.get("ReservedConcurrentExecutions")
-    value = "" if previous is None else str(previous)
-    retries.call(lambda: lam.tag_resource(Resource=d.function_arn, Tags={PAUSE_TAG: value}))
-    retries.call(
-        lambda: lam.put_function_concurrency(
-            FunctionName=action.name, ReservedConcurrentExecutions=0
-        ),
-        also=retries.is_update_in_progress,
-    )
+    """Reserved concurrency 0 while code and layer switch (see deploy/pause.py)."""
+    pause.hold(ctx.target, action.name, ctx.d.function_arn)
 
 
 def function_resume(ctx: Context, action: Action, step: Step) -> None:
+    """Lift the pause: to the reservation the settings want, or (none wanted) to the one the
+    function had before; the plan worked out which. The tag goes last, so a run cut short
+    here is resumed again by the next setup."""
     lam = ctx.target.client("lambda")
     d = ctx.d
-    tags = retries.call(lambda: lam.list_tags(Resource=d.function_arn)).get("Tags", {})
-    previous = str(tags.get(PAUSE_TAG, ""))
-    if previous.isdigit() and int(previous) > 0:
-        retries.call(
-            lambda: lam.put_function_concurrency(
-                FunctionName=action.name, ReservedConcurrentExecutions=int(previous)
-            ),
-            also=retries.is_update_in_progress,
-        )
-    else:
-        retries.call(
-            lambda: lam.delete_function_concurrency(FunctionName=action.name),
-            also=retries.is_update_in_progress,
-        )
+    put_reservation(ctx, action.name, action.params.get("value"))
     retries.call(lambda: lam.untag_resource(Resource=d.function_arn, TagKeys=[PAUSE_TAG]))
+
+
+def function_reserve(ctx: Context, action: Action, step: Step) -> None:
+    put_reservation(ctx, action.name, int(action.params["value"]))
+
+
+def function_unreserve(ctx: Context, action: Action, step: Step) -> None:
+    put_reservation(ctx, action.name, None)
+
+
+# Lambda keeps part of the account's concurrency unreserved (100 by default; accounts with a
+# lower quota see a lower minimum in the message). moto does not enforce it unless told to.
+# https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html
+_UNRESERVED_RE = re.compile(r"UnreservedConcurrent\w* below its minimum value of \[(\d+)\]")
+
+
+def put_reservation(ctx: Context, function: str, value: int | None) -> None:
+    """PutFunctionConcurrency (None: DeleteFunctionConcurrency), with the account's refusal
+    of too large a value said in one line."""
+    lam = ctx.target.client("lambda")
+    try:
+        if value is None:
+            retries.call(lambda: lam.delete_function_concurrency(FunctionName=function),
+                         also=retries.is_update_in_progress)
+        else:
+            retries.call(
+                lambda: lam.put_function_concurrency(
+                    FunctionName=function, ReservedConcurrentExecutions=value
+                ),
+                also=retries.is_update_in_progress,
+            )
+    except ClientError as exc:
+        msg = str(exc.response.get("Error", {}).get("Message", ""))
+        m = _UNRESERVED_RE.search(msg)
+        if error_code(exc) != "InvalidParameterValueException" or m is None:
+            raise
+        raise ResizerError(
+            f"Lambda refused reserved concurrency {value} for {function}: the account must "
+            f"keep at least {m.group(1)} executions unreserved in {ctx.d.region}, and this "
+            "would leave fewer",
+            "pass a smaller --reserved-concurrency (or none), lower other functions' "
+            "reservations, or ask AWS for a higher Lambda concurrency quota",
+        ) from None
 
 
 def _add_permission(ctx: Context) -> None:
@@ -239,6 +260,8 @@ STEPS: dict[tuple[str, str], StepFn] = {
     ("function", "tag"): function_tag,
     ("function", "pause"): function_pause,
     ("function", "resume"): function_resume,
+    ("function", "reserve"): function_reserve,
+    ("function", "unreserve"): function_unreserve,
     ("permission", "add"): permission_add,
     ("permission", "replace"): permission_replace,
     ("permission", "remove-stale"): permission_remove_stale,

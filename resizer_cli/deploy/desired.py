@@ -29,7 +29,8 @@ LOG_RETENTION_DAYS = 14
 SOURCE_BUCKET_TAG = "resizer:source-bucket"
 SOURCE_OWNER_TAG = "resizer:source-bucket-owner"
 # On the function while its invocations are paused (reserved concurrency 0) for an
-# architecture switch; the value is the reserved concurrency to restore ("" for none).
+# architecture switch or a teardown's drain; the value is the reserved concurrency it had
+# ("" for none), restored unless the stack's settings want another (Desired.reserved_concurrency).
 PAUSE_TAG = "resizer:paused"
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -82,6 +83,10 @@ class Desired:
     architecture: str
     memory: int
     timeout: int
+    # With manages_concurrency: the reservation wanted (None: none; 0 pauses the pipeline).
+    # Without it, setup leaves whatever reservation it finds.
+    reserved_concurrency: int | None
+    manages_concurrency: bool
     environment: dict[str, str]
     code_sha256: str | None  # hex; None = do not compare code (status without a bundle)
     code_path: Path | None
@@ -241,6 +246,11 @@ def desired_state(
         architecture=architecture,
         memory=settings.memory,
         timeout=settings.timeout,
+        reserved_concurrency=(
+            settings.reserved_concurrency if isinstance(settings.reserved_concurrency, int)
+            else None
+        ),
+        manages_concurrency=settings.reserved_concurrency is not None,
         environment=env,
         code_sha256=code_sha256,
         code_path=code_path,

@@ -5,8 +5,9 @@ the emulator it even recreates it). By the time this runs, the notification entr
 invoke permission are gone, so S3 starts nothing new. What "running" means:
 - on the emulator: its own count of queued, running and retrying invocations;
 - on AWS: reserved concurrency 0 first (so retries of events Lambda had already queued do not
-  start), then the log group is read: an invocation is running while its `START RequestId`
-  line has no `REPORT RequestId` line yet. CloudWatch ingests a few seconds late, so we watch
+  start; deploy/pause.py tags it, so a `setup` after a teardown cut short lifts it again),
+  then the log group is read: an invocation is running while its `START RequestId` line has
+  no `REPORT RequestId` line yet. CloudWatch ingests a few seconds late, so we watch
   at least MARGIN_S, and never longer than the function's timeout plus that margin, after
   which every invocation started before the trigger was removed has ended.
 """
@@ -22,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from resizer_cli import retry
 from resizer_cli.aws import Target
-from resizer_cli.deploy import retries
+from resizer_cli.deploy import pause, retries
 from resizer_cli.errors import error_code
 
 POLL_S = 2.0
@@ -55,21 +56,17 @@ def running(logs: Any, group: str, since_ms: int) -> set[str]:
     return started - ended
 
 
-def _stop_new_invocations(target: Target, function: str) -> None:
-    lam = target.client("lambda")
+def _stop_new_invocations(target: Target, function: str, function_arn: str) -> None:
     try:
-        retries.call(
-            lambda: lam.put_function_concurrency(
-                FunctionName=function, ReservedConcurrentExecutions=0
-            ),
-            also=retries.is_update_in_progress,
-        )
+        pause.hold(target, function, function_arn)  # tagged: an interrupted teardown is undone
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
 
 
-def wait_for_invocations(target: Target, function: str, log_group: str, timeout_s: int) -> str:
+def wait_for_invocations(
+    target: Target, function: str, function_arn: str, log_group: str, timeout_s: int
+) -> str:
     """Block (bounded) until no invocation of `function` runs; return what was seen."""
     if target.is_local:
         from resizer_cli.emulator.control import drain
@@ -77,7 +74,7 @@ def wait_for_invocations(target: Target, function: str, log_group: str, timeout_
         if drain(timeout=timeout_s + MARGIN_S):
             return "no invocation running"
         return f"invocations still running after {timeout_s + MARGIN_S:.0f} s: removing anyway"
-    _stop_new_invocations(target, function)
+    _stop_new_invocations(target, function, function_arn)
     logs = target.client("logs")
     since = int((time.time() - timeout_s - MARGIN_S) * 1000)
     at_least = max(1, math.ceil(MARGIN_S / POLL_S))

@@ -93,6 +93,7 @@ class FunctionState:
     arn: str
     config: dict[str, Any]
     tags: dict[str, str]
+    reserved_concurrency: int | None = None  # None: no reservation (read_inventory reads it)
 
     @property
     def layers(self) -> list[str]:
@@ -344,6 +345,13 @@ def read_function(target: Target, name: str) -> FunctionState | None:
     return FunctionState(config["FunctionArn"], config, dict(tags.get("Tags", {})))
 
 
+def read_reserved_concurrency(target: Target, name: str) -> int | None:
+    """The function's reserved concurrency (GetFunctionConcurrency); None when it has none."""
+    resp = _get(target.client("lambda").get_function_concurrency, FunctionName=name) or {}
+    value = resp.get("ReservedConcurrentExecutions")
+    return None if value is None else int(value)
+
+
 def read_permissions(target: Target, function: str, prefix: str) -> list[dict[str, Any]]:
     """Our statements (Sid starting with `prefix`) in the function's resource policy."""
     resp = _get(target.client("lambda").get_policy, FunctionName=function)
@@ -371,6 +379,8 @@ def read_inventory(
     source_owner: str | None = None,
 ) -> Inventory:
     fn = read_function(target, function)
+    if fn is not None:
+        fn.reserved_concurrency = read_reserved_concurrency(target, function)
     layers, foreign_layers = read_layer_versions(target, layer_name, stack)
     return Inventory(
         source=read_bucket(target, source_bucket, ours=owns_source_bucket, owner=source_owner),

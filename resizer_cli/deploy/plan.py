@@ -27,6 +27,8 @@ _VERBS = {
     "pause": "pause invocations of",
     "resume": "resume invocations of",
     "drain": "let running invocations finish in",
+    "reserve": "reserve concurrency of",
+    "unreserve": "remove the reserved concurrency of",
 }
 
 
@@ -141,10 +143,39 @@ def _choose_layer(inv: Inventory, d: Desired) -> str | None:
     return matching[-1].arn if matching else None
 
 
+def reservation_text(value: int | None) -> str:
+    if value is None:
+        return "none"
+    return "0 (pipeline paused)" if value == 0 else str(value)
+
+
+def _concurrency_action(have: int | None, d: Desired) -> list[Action]:
+    """Put or remove the reservation when it differs from the one the settings want."""
+    if not d.manages_concurrency or have == d.reserved_concurrency:
+        return []
+    if d.reserved_concurrency is None:
+        return [Action("function", d.function, "unreserve", f"was {reservation_text(have)}")]
+    return [Action("function", d.function, "reserve",
+                   f"{reservation_text(d.reserved_concurrency)}, was {reservation_text(have)}",
+                   {"value": d.reserved_concurrency})]
+
+
+def _resume(d: Desired, previous: str, why: str) -> Action:
+    """Lift a pause: to the reservation the settings want, else to the one it had before."""
+    if d.manages_concurrency:
+        restore = d.reserved_concurrency
+    else:
+        restore = int(previous) if previous.isdigit() else None
+    return Action("function", d.function, "resume",
+                  f"{why}; reserved concurrency {reservation_text(restore)}",
+                  {"value": restore})
+
+
 def _function_actions(inv: Inventory, d: Desired, layer_arn: str | None) -> list[Action]:
     fn = inv.function
     if fn is None:
-        return [Action("function", d.function, "create", f"{d.runtime}, {d.architecture}")]
+        created = Action("function", d.function, "create", f"{d.runtime}, {d.architecture}")
+        return [created, *_concurrency_action(None, d)]
     c = fn.config
     out: list[Action] = []
     code_changes = []
@@ -155,7 +186,8 @@ def _function_actions(inv: Inventory, d: Desired, layer_arn: str | None) -> list
         if c.get("CodeSha256") != want:
             code_changes.append("handler code changed")
     arch = (c.get("Architectures") or ["x86_64"])[0]
-    paused = PAUSE_TAG in fn.tags  # an architecture switch was cut short
+    # A switch (or a teardown's drain) was cut short: the function is still held at 0.
+    paused = PAUSE_TAG in fn.tags
     if arch != d.architecture:
         code_changes.append(f"architecture {arch} → {d.architecture}")
         # UpdateFunctionCode switches the architecture, UpdateFunctionConfiguration the
@@ -186,7 +218,12 @@ def _function_actions(inv: Inventory, d: Desired, layer_arn: str | None) -> list
     if changes:
         out.append(Action("function", d.function, "update-config", "; ".join(changes)))
     if paused:
-        out.append(Action("function", d.function, "resume", "code and layer agree"))
+        why = "code and layer agree" if code_changes else "held by an interrupted run"
+        before = fn.reserved_concurrency
+        previous = fn.tags.get(PAUSE_TAG, "" if before is None else str(before))
+        out.append(_resume(d, previous, why))
+    else:
+        out += _concurrency_action(fn.reserved_concurrency, d)
     stale = _stale_tags(fn.tags, d)
     if any(fn.tags.get(k) != v for k, v in d.owner_tags.items()) or stale:
         out.append(Action("function", d.function, "tag", "tags differ", {"stale": stale}))

@@ -157,6 +157,9 @@ def stack_status(
             "timeout": fn.config.get("Timeout") if fn else None,
             "state": fn.config.get("State") if fn else None,
             "last_update": fn.config.get("LastUpdateStatus") if fn else None,
+            # None: no reservation (the account's unreserved pool); 0: nothing runs.
+            "reserved_concurrency": fn.reserved_concurrency if fn else None,
+            "paused": fn is not None and fn.reserved_concurrency == 0,
         },
         "permission": {
             "name": d.permission_sid,

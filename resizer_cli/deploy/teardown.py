@@ -38,10 +38,11 @@ from resizer_cli.deploy.inventory import (
     read_layer_versions,
     read_log_group,
     read_permissions,
+    read_reserved_concurrency,
     read_role,
 )
 from resizer_cli.deploy.lock import stack_lock
-from resizer_cli.deploy.plan import Action
+from resizer_cli.deploy.plan import Action, reservation_text
 from resizer_cli.deploy.stack import lock_scope
 from resizer_cli.errors import ResizerError, error_code
 from resizer_cli.naming import Names
@@ -177,7 +178,11 @@ def _plan(target: Target) -> TeardownPlan:
                 # Before the bucket it names goes (Lambda's advice for S3 destinations).
                 actions.append(Action(async_invoke.RESOURCE, names.function, "remove",
                                       "failed-event destination"))
-            actions.append(Action("function", names.function, "delete"))
+            # Deleting the function deletes its reservation too: no step of its own.
+            reserved = read_reserved_concurrency(target, names.function)
+            gone = "" if reserved is None else (
+                f"with its reserved concurrency {reservation_text(reserved)}")
+            actions.append(Action("function", names.function, "delete", gone))
         else:
             skipped.append(f"function {names.function} ({why})")
 
@@ -264,7 +269,8 @@ def _run(target: Target, tplan: TeardownPlan, action: Action, step: Step) -> Non
     elif kind == ("function", "drain"):
         step.note(
             drain.wait_for_invocations(
-                target, names.function, names.log_group, int(action.params["timeout"])
+                target, names.function, tplan.function_arn, names.log_group,
+                int(action.params["timeout"]),
             )
         )
     elif kind == (async_invoke.RESOURCE, "remove"):

@@ -19,6 +19,7 @@ class AsyncItem:
     resolve: Callable[[], FunctionSpec | None]
     event: str
     attempt: int = 0
+    throttles: int = 0  # times it found the function at reserved concurrency 0
     enqueued: float = field(default_factory=time.time)
 
 
@@ -31,6 +32,7 @@ class Stats:
     cold_starts: int = 0
     timeouts: int = 0
     out_of_memory: int = 0
+    throttles: int = 0
     last_error: str = ""
 
 

@@ -8,6 +8,12 @@ gives us a `LogSink` that writes into moto's CloudWatch Logs backend.
   workers.
 - Each function runs at most `concurrency` invocations at once (reserved concurrency, or
   RESIZER_EMULATOR_CONCURRENCY, default 4); the rest wait their turn.
+- Reserved concurrency 0 runs nothing, as on Lambda: a synchronous invoke is refused
+  (`Throttled`, which the seam answers as 429 TooManyRequestsException); an asynchronous event
+  is kept and tried again, at an interval growing from 1/60 of RESIZER_EMULATOR_RETRY_DELAY to
+  5 times it (Lambda: 1 s to 5 min, the retry delays' scale), until the reservation is lifted
+  or the event outlives its maximum age. Throttles use none of the event's retries, and a
+  held event is not "pending" for `drain` (nothing can run it).
 - Asynchronous invocations (S3 events, InvocationType=Event) go to a per-function queue and are
   retried twice on error, after RESIZER_EMULATOR_RETRY_DELAY seconds and twice that (Lambda waits
   about 1 and 2 minutes). An event whose attempts are used up, or older than its maximum age,
@@ -46,6 +52,10 @@ log = logging.getLogger("resizer.emulator")
 INVALID_ZIP = "InvalidZipFileException"
 
 
+class Throttled(Exception):
+    """The function may run nothing now (reserved concurrency 0)."""
+
+
 class Runtime:
     def __init__(
         self, workdir: Path, endpoint: str, sink: LogSink, *,
@@ -73,6 +83,7 @@ class Runtime:
         self._pools: dict[str, Pool] = {}
         self._lock = threading.Lock()
         self._timers: set[threading.Timer] = set()
+        self._held: set[threading.Timer] = set()  # throttled events waiting to try again
         self._closed = threading.Event()
         self.warnings: list[str] = []
         self.failures: FailureSink | None = None  # set by the seam: where failed events go
@@ -81,7 +92,13 @@ class Runtime:
 
     # -- public API -----------------------------------------------------------------------------
     def invoke(self, spec: FunctionSpec, event: str, request_id: str | None = None) -> Result:
-        """Run one invocation synchronously (RequestResponse), waiting for a free slot."""
+        """Run one invocation synchronously (RequestResponse), waiting for a free slot.
+        Raises Throttled when the function's reserved concurrency is 0."""
+        if spec.reserved_concurrency == 0:
+            pool = self._pool(spec.key, spec.name)
+            with pool.cond:
+                pool.stats.throttles += 1
+            raise Throttled(spec.name)
         return self._execute(spec, event, request_id or str(uuid.uuid4()))
 
     def submit(
@@ -109,6 +126,7 @@ class Runtime:
                     "async_failed": pool.stats.async_failed, "retries": pool.stats.retries,
                     "cold_starts": pool.stats.cold_starts, "timeouts": pool.stats.timeouts,
                     "out_of_memory": pool.stats.out_of_memory,
+                    "throttles": pool.stats.throttles,
                     "last_error": pool.stats.last_error,
                     "warm_workers": len(pool.idle) + len(pool.busy), "running": pool.active,
                     "queued": len(pool.queue), "concurrency": pool.limit,
@@ -128,7 +146,7 @@ class Runtime:
     def shutdown(self) -> None:
         self._closed.set()
         with self._lock:
-            timers = list(self._timers)
+            timers = [*self._timers, *self._held]
             pools = list(self._pools.values())
         for timer in timers:
             timer.cancel()
@@ -232,6 +250,9 @@ class Runtime:
         if spec.max_event_age_s is not None and time.time() - item.enqueued > spec.max_event_age_s:
             self._give_up(spec, item, None, "EventAgeExceeded")
             return
+        if spec.reserved_concurrency == 0:
+            self._hold(pool, item)
+            return
         try:
             result = self._execute(spec, item.event, item.request_id)
         except Exception:
@@ -273,6 +294,23 @@ class Runtime:
         except Exception:
             log.exception("could not deliver the failed event %s of %s", item.request_id,
                           spec.name)
+
+    def _hold(self, pool: Pool, item: AsyncItem) -> None:
+        """Throttled: back to the queue later, without using one of the event's retries."""
+        delay = min(self.retry_delay / 60 * 2 ** item.throttles, self.retry_delay * 5)
+        item.throttles += 1
+        with pool.cond:
+            pool.stats.throttles += 1
+        timer = threading.Timer(delay, self._unhold, args=(pool, item))
+        timer.daemon = True
+        with self._lock:
+            self._held.add(timer)
+        timer.start()
+
+    def _unhold(self, pool: Pool, item: AsyncItem) -> None:
+        with self._lock:
+            self._held.discard(threading.current_thread())
+        self._enqueue(pool.key, pool.name, item)
 
     def _retry(self, pool: Pool, item: AsyncItem) -> None:
         self._enqueue(pool.key, pool.name, item)

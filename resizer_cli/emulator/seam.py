@@ -35,7 +35,7 @@ from moto.s3 import notifications
 from moto.s3.models import S3Backend
 
 from resizer_cli.emulator import destinations, motofixes
-from resizer_cli.emulator.runtime import INVALID_ZIP, FunctionSpec, Runtime
+from resizer_cli.emulator.runtime import INVALID_ZIP, FunctionSpec, Runtime, Throttled
 
 ORIGINAL_INVOKE_LAMBDA = lambda_models.LambdaFunction._invoke_lambda
 ORIGINAL_INVOKE = lambda_models.LambdaFunction.invoke
@@ -152,11 +152,23 @@ class InvalidZipFile(LambdaClientError):
         super().__init__(INVALID_ZIP, message)
 
 
+class TooManyRequests(LambdaClientError):
+    """Invoke's answer for a function that may run nothing now (reserved concurrency 0)."""
+
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+
+
 def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
     """Replacement for moto's Docker execution: run in our runtime, synchronously."""
     if event is None or event == "{}":
         event = {}
-    result = runtime().invoke(spec_from_moto(self), json.dumps(event))
+    try:
+        result = runtime().invoke(spec_from_moto(self), json.dumps(event))
+    except Throttled:
+        raise TooManyRequests() from None
     if result.error_type == INVALID_ZIP:
         raise InvalidZipFile(json.loads(result.payload)["errorMessage"])
     return result.payload, result.failed, result.log_tail

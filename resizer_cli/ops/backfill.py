@@ -46,6 +46,7 @@ from resizer_cli.ops.fanout import (
     s3_record,
 )
 from resizer_cli.ops.layout import StackLayout
+from resizer_cli.ops.paused import check_not_paused
 from resizer_cli.ops.results import FileResult, apply_failure, apply_record, error_text
 from resizer_cli.ops.watch import Clock, Finished, Pending, ResultWatcher, unquote_etag
 from resizer_cli.output import Reporter
@@ -234,12 +235,10 @@ def run_backfill(
             run.listed, run.up_to_date = cmp.listed, len(cmp.current)
             step.note(f"{cmp.listed} object(s): {len(cmp.current)} up to date, "
                       f"{len(cmp.stale)} to make")
+        if cmp.stale:  # it sends only as fast as results come back: none would
+            check_not_paused(target, layout.function, "the backfill",
+                             "run the backfill later: nothing was sent")
         reserved = concurrency_of(lam, layout.function)
-        if reserved == 0 and not options.concurrency:
-            raise ResizerError(
-                f"the function {layout.function} has a reserved concurrency of 0: it runs "
-                "nothing", "run `resizer setup` (it finishes a switch left half done), or "
-                "give the function some concurrency")
         run.concurrency = options.concurrency or reserved or DEFAULT_CONCURRENCY
         records = _send_and_watch(target, layout, cmp, run, wait, options.timeout, reporter,
                                   s3, lam, pool, clock)

@@ -36,6 +36,7 @@ from resizer_cli.ops.collect import UploadItem
 from resizer_cli.ops.download import download_thumbnails
 from resizer_cli.ops.failures import FailureWatch
 from resizer_cli.ops.layout import StackLayout
+from resizer_cli.ops.paused import check_not_paused
 from resizer_cli.ops.results import (
     SUPERSEDED,
     FileResult,
@@ -87,6 +88,9 @@ def run_upload(
     client = transfer_client(target, concurrency)
     if options.wait:
         check_wait_access(client, layout, download=options.download is not None)
+        check_not_paused(target, layout.function, "waiting for thumbnails",
+                         "pass --no-wait: the uploads' events wait in Lambda's queue (up to "
+                         "6 hours) and run once it is lifted")
     recorder = EtagRecorder(client)
     results = [FileResult(file=str(i.path), key=i.key, bytes=i.size) for i in items]
     item_keys = [i.key for i in items]

@@ -14,6 +14,9 @@ DEFAULT_AWS_RUNTIME = "python3.13"
 # The emulator accepts any region. With none given, a local stack uses this one, whatever the
 # AWS configuration says, so switching AWS_PROFILE never moves (or loses) a local stack.
 LOCAL_REGION = "us-east-1"
+# reserved_concurrency: a number (0 pauses the pipeline), this word (no reservation), or None
+# (never set: setup leaves the function's reservation as it finds it).
+NO_RESERVATION = "none"
 
 
 def local_runtime() -> str:
@@ -30,6 +33,7 @@ class Settings:
     sizes: tuple[tuple[int, int], ...] = ((128, 128), (512, 512))
     memory: int = 512
     timeout: int = 30
+    reserved_concurrency: int | str | None = None  # N, NO_RESERVATION, or None (left alone)
     architecture: str = "x86_64"
     runtime: str = ""  # "" = python3.13 on aws, the local interpreter's version on local
     output_format: str = "auto"

@@ -25,18 +25,21 @@ from lambda_handler.config import (
     parse_output_format,
     parse_quality,
     parse_sizes,
+    parse_whole,
 )
 from lambda_handler.web.config import parse_api_sizes
 from resizer_cli.errors import ResizerError
 from resizer_cli.naming import Names
-from resizer_cli.settings.model import ARCHITECTURES, TARGETS, Settings
+from resizer_cli.settings.model import ARCHITECTURES, NO_RESERVATION, TARGETS, Settings
 
 MEMORY_MB = (128, 10240)  # Lambda's limits, in 1-MB steps
 TIMEOUT_S = (1, 900)
-# Concurrency. Today only `upload --concurrency` (parallel PUTs from this machine, a CLI
-# option that Typer bounds to 1-64 in cli/ops.py, not a stack setting). A reserved-concurrency
-# stack setting goes into RULES below next to memory and timeout, with its field on Settings
-# (and its key is then accepted in resizer.toml and saved with the stack).
+# Reserved concurrency: Lambda accepts 0 up to the account's limit minus what it keeps
+# unreserved ("leave at least 100 simultaneous executions unreserved",
+# https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html). That limit
+# is the account's, so Lambda itself judges the top (deploy/apply_function.py says it in one
+# line); here only the shape. (`upload --concurrency` is parallel PUTs, a CLI option.)
+RESERVED_HINT = "use a whole number: 0 or more, where 0 pauses the pipeline; none removes it"
 
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 STACK_HINT = "use 1-20 lowercase letters, digits and hyphens, starting with a letter"
@@ -179,6 +182,19 @@ def parse_timeout(value: object) -> int:
     return parse_in_range(value, *TIMEOUT_S)
 
 
+def parse_reserved_concurrency(value: object) -> int | str:
+    """A whole number of simultaneous executions (0 pauses), or "none": no reservation."""
+    if isinstance(value, str) and value.strip().lower() == NO_RESERVATION:
+        return NO_RESERVATION
+    try:
+        number = parse_whole(value)
+    except ConfigError:
+        raise ConfigError("not a number of executions", RESERVED_HINT) from None
+    if number < 0:
+        raise ConfigError("out of range", RESERVED_HINT)
+    return number
+
+
 RULES: dict[str, Callable[[object], Any]] = {
     "stack": parse_stack,
     "target": lambda v: parse_choice(v, TARGETS),
@@ -187,6 +203,7 @@ RULES: dict[str, Callable[[object], Any]] = {
     "sizes": parse_sizes,
     "memory": parse_memory,
     "timeout": parse_timeout,
+    "reserved_concurrency": parse_reserved_concurrency,
     "architecture": lambda v: parse_choice(v, ARCHITECTURES, {"x86-64": "x86_64"}),
     "runtime": parse_runtime,
     "output_format": parse_output_format,

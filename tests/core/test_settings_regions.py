@@ -218,5 +218,5 @@ def test_saved_entries_ignore_keys_they_do_not_know() -> None:
     # A newer resizer may save more settings; an older one keeps working with the rest.
     set_up("prod", "eu-west-1", memory=1024)
     path = stacks() / "prod" / "aws.eu-west-1.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "reserved_concurrency": 5}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "a_future_setting": 5}))
     assert load().memory == 1024

@@ -290,3 +290,27 @@ def test_concurrent_sync_invocations_wait_for_a_slot(emu) -> None:
     assert sorted(results) == [0, 1, 2]
     queued = next(f for f in emu_status(emu)["functions"] if f["name"] == "queued")
     assert queued["warm_workers"] == 1 and queued["cold_starts"] == 1
+
+
+def test_reserved_concurrency_zero_throttles_and_keeps_events(emu) -> None:
+    import botocore.exceptions
+
+    emu.create_function("held", "def handler(e, c):\n    print('RAN', e.get('n'))\n")
+    lam = emu.client("lambda")
+    lam.put_function_concurrency(FunctionName="held", ReservedConcurrentExecutions=0)
+    try:
+        lam.invoke(FunctionName="held", Payload="{}")
+        raise AssertionError("a synchronous invoke of a paused function must be throttled")
+    except botocore.exceptions.ClientError as exc:
+        err = exc.response["Error"]
+        assert (err["Code"], err["Message"]) == ("TooManyRequestsException", "Rate Exceeded.")
+        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    resp = lam.invoke(FunctionName="held", InvocationType="Event", Payload='{"n": 1}')
+    assert resp["StatusCode"] == 202  # accepted into the queue, as Lambda does
+    time.sleep(1.5)  # tried and throttled several times meanwhile (0.2 s / 60, doubling)
+    held = next(f for f in emu_status(emu)["functions"] if f["name"] == "held")
+    assert held["invocations"] == 0  # nothing ran (its log group does not even exist yet)
+    assert held["throttles"] >= 3 and held["retries"] == 0  # throttles use no retries
+    lam.delete_function_concurrency(FunctionName="held")
+    messages = emu.wait_logs("held", lambda m: any(x.startswith("RAN") for x in m), timeout=10)
+    assert [m for m in messages if m.startswith("RAN")] == ["RAN 1"]  # once, once lifted

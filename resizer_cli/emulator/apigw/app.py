@@ -2,8 +2,9 @@
 
 What API Gateway answers when the function cannot answer (HTTP APIs; bodies as AWS sends):
 - no API, stage or route: 404 {"message":"Not Found"};
-- the function's policy does not let this API invoke it, or the route leads nowhere we can
-  invoke: 500 {"message":"Internal Server Error"} (Lambda refused the invocation);
+- the function's policy does not let this API invoke it, the route leads nowhere we can
+  invoke, or the function is throttled (reserved concurrency 0: Lambda's 429 becomes the
+  integration's failure): 500 {"message":"Internal Server Error"} (Lambda refused it);
 - the function failed, or answered something that is not a proxy response, or a response
   over Lambda's 6 MB: 502 {"message":"Internal Server Error"}
   (https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html);
@@ -29,6 +30,7 @@ from urllib.parse import unquote
 
 from resizer_cli.emulator import gate, payload
 from resizer_cli.emulator.apigw import PREFIX, grants, proxy, routes
+from resizer_cli.emulator.runtime import Throttled
 from resizer_cli.naming import partition_for
 
 log = logging.getLogger("resizer.emulator")
@@ -127,6 +129,10 @@ class DataPlane:
         timeout_ms = min(r.timeout_ms, self.max_timeout_ms)
         try:
             result = future.result(timeout=timeout_ms / 1000)
+        except Throttled:  # reserved concurrency 0: Lambda refused the invocation
+            log.warning("execute-api %s: %s is throttled (reserved concurrency 0)", r.api_id,
+                        spec.name)
+            return _gateway_error(500)
         except FutureTimeout:
             log.warning("execute-api %s: %s gave no answer within %d ms", r.api_id,
                         spec.name, timeout_ms)
