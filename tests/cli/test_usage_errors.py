@@ -29,7 +29,7 @@ MISTAKES = [
     ("status --stack", "--stack"),
     ("status --json=yes", "--json"),
     ("teardown --yes extra", "extra"),
-    ("upload", "paths"),
+    ("upload", "path"),
     ("upload a.jpg --timeout 0", "--timeout"),
     ("upload a.jpg --timeout soon", "--timeout"),
     ("upload a.jpg --concurrency 65", "--concurrency"),
