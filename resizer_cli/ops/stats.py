@@ -183,19 +183,19 @@ class Aggregate:
                 "p95": _ms(nearest_rank(durations, 95)),
                 "max": _ms(durations[-1] if durations else None),
             },
-            "billed_gb_seconds": round(gb_s, 6),
+            "billed_gb_seconds": gb_s,
             "memory_mb": memory_mb,
             "max_memory_used_mb": self.max_used_mb,
             "by_memory": [
                 {"memory_mb": mb, "invocations": row.invocations,
-                 "billed_gb_seconds": round(row.billed_ms * mb / 1024 / 1000, 6),
+                 "billed_gb_seconds": row.billed_ms * mb / 1024 / 1000,
                  "max_memory_used_mb": row.max_used_mb}
                 for mb, row in sorted(self.by_memory.items())
             ],
             "images": {"total": images, "ok": self.images_ok, "rejected": self.images_rejected,
                        "made_on_request": self.renditions_made},
-            "cost_usd": round(cost, 8),
-            "cost_per_1000_usd": round(cost / images * 1000, 8) if images else None,
+            "cost_usd": cost,
+            "cost_per_1000_usd": cost / images * 1000 if images else None,
             "price": {"source": price.source, "request_usd": price.request_usd,
                       "gb_second_usd": price.gb_second_usd},
             "scanned": {"report_lines": self.report_lines, "other_lines": self.other_lines},

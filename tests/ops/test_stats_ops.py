@@ -123,8 +123,9 @@ def test_every_number_from_known_lines(busy: Target, now_ms: int) -> None:
     assert s["memory_mb"] == 1024 and s["max_memory_used_mb"] == 512.0
     assert s["images"] == {"total": 7, "ok": 4, "rejected": 2, "made_on_request": 1}
     cost = 7 * 0.20 / 1_000_000 + 3.837 * 0.0000166667
-    assert s["cost_usd"] == round(cost, 8) == 0.00006535
-    assert s["cost_per_1000_usd"] == round(cost / 7 * 1000, 8)
+    assert s["cost_usd"] == pytest.approx(cost, rel=1e-12)
+    assert round(s["cost_usd"], 8) == 0.00006535
+    assert s["cost_per_1000_usd"] == pytest.approx(cost / 7 * 1000, rel=1e-12)
     assert PRICES_AS_OF in s["price"]["source"]
     assert (s["price"]["architecture"], s["price"]["region"]) == ("x86_64", "us-east-1")
 
@@ -133,8 +134,8 @@ def test_an_overridden_price_and_arm64(busy: Target, now_ms: int) -> None:
     own = Target(Settings(stack="optest", target="aws", region="us-east-1",
                           price_gb_second_usd=0.00001, price_request_usd=0.0))
     s = stack_stats(own, window(now_ms))
-    assert s["cost_usd"] == round(3.837 * 0.00001, 8) and s["price"]["source"] == (
-        "set in the settings")
+    assert s["cost_usd"] == pytest.approx(3.837 * 0.00001, rel=1e-12)
+    assert s["price"]["source"] == "set in the settings"
     lam = busy.client("lambda")
     role = lam.get_function_configuration(FunctionName=busy.names.function)["Role"]
     lam.delete_function(FunctionName=busy.names.function)  # moto cannot change it in place
@@ -143,7 +144,7 @@ def test_an_overridden_price_and_arm64(busy: Target, now_ms: int) -> None:
                         Architectures=["arm64"], MemorySize=1024)
     arm = stack_stats(busy, window(now_ms))  # the deployed function's architecture, priced
     assert arm["price"]["architecture"] == "arm64"
-    assert arm["cost_usd"] == round(7 * 0.2e-6 + 3.837 * 0.0000133334, 8)
+    assert arm["cost_usd"] == pytest.approx(7 * 0.2e-6 + 3.837 * 0.0000133334, rel=1e-12)
 
 
 def test_no_invocations_is_a_zero_result(stack: Target, now_ms: int) -> None:
