@@ -9,6 +9,8 @@ import zipfile
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resizer_cli.aws import Target
 from resizer_cli.errors import StackNotFound
@@ -198,3 +200,20 @@ def test_nearest_rank() -> None:
     values = sorted([15.0, 20.0, 35.0, 40.0, 50.0])
     assert [nearest_rank(values, p) for p in (5, 30, 40, 50, 100)] == [15, 20, 20, 35, 50]
     assert nearest_rank([], 50) is None
+
+
+FIELD = st.sampled_from(["Duration", "Billed Duration", "Memory Size", "Max Memory Used",
+                         "Init Duration", "Status", "Error Type", "Other"])
+VALUE = st.one_of(st.floats(0, 1e6).map(lambda v: f"{v:.2f} ms"),
+                  st.text(" .:1aZ", max_size=8).filter(lambda v: v.strip() != ""))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rid_=st.text("ab1- ", max_size=6), fields=st.lists(st.tuples(FIELD, VALUE), max_size=7),
+       end=st.sampled_from(["", "\t", "\t\n"]))
+def test_the_fast_report_parser_reads_as_the_general_one(rid_: str, fields: list[Any],
+                                                         end: str) -> None:
+    from resizer_cli.ops.reports import _parse_loose, parse_report
+
+    line = "\t".join([f"REPORT RequestId: {rid_}", *(f"{n}: {v}" for n, v in fields)]) + end
+    assert parse_report(line) == _parse_loose(line)
