@@ -138,7 +138,10 @@ class Aggregate:
             self._fail(rid_text, "out_of_memory" if m == "Runtime.OutOfMemory"
                        else "runtime_exit")
         elif (unhandled := _UNHANDLED_RE.match(m)) is not None:
-            self.classes[f"unhandled:{unhandled.group(1)}"] += 1
+            kind = unhandled.group(1)
+            # A platform error type (init timed out, say): its REPORT line tells of it.
+            if kind not in ("Runtime.ExitError", "Runtime.OutOfMemory"):
+                self.classes[f"unhandled:{kind}"] += 1
 
     def _handler_line(self, doc: dict[str, Any]) -> None:
         event = doc.get("event")

@@ -217,3 +217,22 @@ def test_the_fast_report_parser_reads_as_the_general_one(rid_: str, fields: list
 
     line = "\t".join([f"REPORT RequestId: {rid_}", *(f"{n}: {v}" for n, v in fields)]) + end
     assert parse_report(line) == _parse_loose(line)
+
+
+def test_init_failures_count_once() -> None:
+    """The emulator's init failures: an `[ERROR]` line, then a REPORT with the error type."""
+    from resizer_cli.ops.stats import aggregate
+
+    def ev(m: str) -> dict[str, Any]:
+        return {"message": m, "logStreamName": "s"}
+
+    reports = [report(1, 0.0, 800, 512, 40, init=800.0,
+                      tail="Status: error\tError Type: Runtime.ImportModuleError"),
+               report(2, 0.0, 10000, 512, 40, init=10000.0,
+                      tail="Status: error\tError Type: Runtime.ExitError")]
+    others = ["[ERROR] Runtime.ImportModuleError: Unable to import module 'handler'",
+              "[ERROR] Runtime.ExitError: Init phase timed out after 10.00 seconds",
+              *reports]  # REPORT lines with `Status: error` match the error pattern too
+    agg = aggregate(map(ev, reports), map(ev, others))
+    assert agg.errors() == {"runtime_exit": 1, "unhandled:Runtime.ImportModuleError": 1}
+    assert (agg.invocations, len(agg.inits), agg.other_lines) == (2, 2, 2)
