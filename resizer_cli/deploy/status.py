@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,58 +16,10 @@ from resizer_cli.deploy.desired import desired_state
 from resizer_cli.deploy.plan import plan
 from resizer_cli.deploy.stack import ZipArtifact, effective_architecture, inventory_for
 from resizer_cli.errors import ResizerError, StackNotFound, error_code
+from resizer_cli.ops.logscan import ERROR_PATTERN, REPORT_PATTERN, count_lines, is_error_line
 
 WINDOW_S = 3600
-# Lambda writes one REPORT line per invocation. CloudWatch filters server-side, so only the
-# lines counted cross the network: exact at any volume, without paging through every event.
-# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
-REPORT_PATTERN = '"REPORT RequestId"'
-# A superset of the error lines (terms are case-sensitive); each is then checked exactly.
-ERROR_PATTERN = (
-    '?ERROR ?error ?Traceback ?"Task timed out" ?"Runtime.ExitError" ?"Runtime.OutOfMemory"'
-)
 MAX_PAGES = 200  # a safety net: at 10,000 events a page, far beyond "recent"
-
-
-def _is_error_line(message: str) -> bool:
-    m = message.lstrip()
-    if m.startswith("{"):
-        # The handler's structured lines: {"level": "error", "event": "rejected", ...}.
-        try:
-            doc = json.loads(m)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            return doc.get("level") == "error" or doc.get("status") == "error"
-    return (
-        m.startswith("[ERROR]")
-        or "Task timed out" in m
-        or m.startswith("Traceback")
-        or "Runtime.ExitError" in m
-        or "Runtime.OutOfMemory" in m
-    )
-
-
-def _scan(
-    logs: Any, group: str, start_ms: int, pattern: str, keep: Callable[[str], bool]
-) -> tuple[int, str, bool]:
-    """(count of matching lines, the last one, whether the page cap cut the scan short)."""
-    kwargs: dict[str, Any] = {
-        "logGroupName": group, "startTime": start_ms, "filterPattern": pattern
-    }
-    count, last = 0, ""
-    for _ in range(MAX_PAGES):
-        resp = logs.filter_log_events(**kwargs)
-        for event in resp.get("events", []):
-            msg = str(event.get("message", ""))
-            if keep(msg):
-                count += 1
-                last = msg
-        token = resp.get("nextToken")
-        if not token or token == kwargs.get("nextToken"):
-            return count, last, False
-        kwargs["nextToken"] = token
-    return count, last, True
 
 
 def recent_invocations(
@@ -82,10 +33,13 @@ def recent_invocations(
     last_error = ""
     truncated = False
     try:
-        invocations, _, cut = _scan(
-            logs, log_group, start, REPORT_PATTERN, lambda m: m.startswith("REPORT ")
+        invocations, _, cut = count_lines(
+            logs, log_group, start, REPORT_PATTERN, lambda m: m.startswith("REPORT "),
+            max_pages=MAX_PAGES,
         )
-        errors, last_error, cut2 = _scan(logs, log_group, start, ERROR_PATTERN, _is_error_line)
+        errors, last_error, cut2 = count_lines(
+            logs, log_group, start, ERROR_PATTERN, is_error_line, max_pages=MAX_PAGES
+        )
         truncated = cut or cut2
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":

@@ -45,22 +45,47 @@ class Report:
 
 
 def number(value: str) -> float | None:
+    head = value.strip().split(" ", 1)[0]
+    if head.replace(".", "", 1).isdigit():  # the usual "102.25 ms": no regex needed
+        return float(head)
     m = _NUM_RE.match(value.strip())
     return float(m.group(1)) if m else None
 
 
+_PREFIX = "REPORT RequestId: "
+
+
 def parse_report(message: str) -> Report | None:
     """The REPORT line's fields, or None if `message` is not a REPORT line."""
+    if not message.startswith(_PREFIX):
+        return None
+    # Fields are tab-separated: split and partition (stats parses hundreds of thousands).
+    first, *rest = message.rstrip().split("\t")
+    request_id = first[len(_PREFIX):]
+    if not request_id or " " in request_id:  # not the usual layout: the general parser
+        return _parse_loose(message)
+    values: dict[str, float | str | None] = {}
+    for part in rest:
+        name, sep, raw = part.partition(": ")
+        if sep and raw.strip():
+            _field(values, name.strip(), raw.strip())
+    return Report(request_id, **values)  # type: ignore[arg-type]
+
+
+def _field(values: dict[str, float | str | None], name: str, raw: str) -> None:
+    if name in FIELDS:
+        values[FIELDS[name]] = number(raw)
+    elif name == "Status":
+        values["status"] = raw
+    elif name == "Error Type":
+        values["error_type"] = raw
+
+
+def _parse_loose(message: str) -> Report | None:
     m = _REPORT_RE.match(message)
     if not m:
         return None
     values: dict[str, float | str | None] = {}
     for f in _FIELD_RE.finditer(message[m.end():]):
-        name, raw = f.group("name").strip(), f.group("value").strip()
-        if name in FIELDS:
-            values[FIELDS[name]] = number(raw)
-        elif name == "Status":
-            values["status"] = raw
-        elif name == "Error Type":
-            values["error_type"] = raw
+        _field(values, f.group("name").strip(), f.group("value").strip())
     return Report(m.group("id"), **values)  # type: ignore[arg-type]
