@@ -18,7 +18,6 @@ from resizer_cli.cli.common import (
     TargetOpt,
     open_target,
 )
-from resizer_cli.errors import ResizerError
 from resizer_cli.ops.logs import parse_since
 from resizer_cli.ops.logscan import Scan
 from resizer_cli.ops.stats import Window, stack_stats
@@ -43,10 +42,7 @@ def stats(
       resizer stats --since 1d --json
       resizer stats --since 2026-11-28T09:30:00Z --stack prod --target aws
     """
-    try:
-        start_ms = parse_since(since)
-    except ResizerError as exc:  # a usage mistake: Click's message and exit 2
-        raise typer.BadParameter(str(exc), param_hint="'--since'") from None
+    start_ms = parse_since(since)  # a bad value is a usage mistake: exit 2
     end_ms = int(time.time() * 1000)
     reporter = Reporter(json_mode=json_)
     _, tgt = open_target(reporter, start_emulator=False, stack=stack, target=target,

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from resizer_cli.errors import ResizerError, error_code
+from resizer_cli.errors import USAGE, ResizerError, error_code
 
 POLL_INTERVAL = 1.0
 MAX_BACKOFF = 10.0
@@ -65,6 +65,7 @@ def parse_since(text: str, now: datetime | None = None) -> int:
         raise ResizerError(
             f"cannot read --since {text!r}",
             "use a duration such as 10m, 2h, 1d, or an ISO-8601 time like 2026-11-28T09:30:00Z",
+            exit_code=USAGE,  # only ever a flag's value: a usage mistake
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

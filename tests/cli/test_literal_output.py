@@ -12,7 +12,8 @@ import pytest
 CASES = [
     (("status", "--stack", "a[/b]"), "a[/b]", 2),
     (("status", "--stack", "[bold]x"), "[bold]x", 2),
-    (("logs", "--since", "1[/x]"), "1[/x]", 1),
+    (("logs", "--since", "1[/x]"), "1[/x]", 2),
+    (("stats", "--since", "1[/x]"), "1[/x]", 2),
     (("layer", "verify", "x[/y].zip"), "x[/y].zip", 1),
     (("upload", "[bold]:cat:[/bold].jpg"), "[bold]:cat:[/bold].jpg", 1),
     (("status", "--target", "[red]x"), "[red]x", 2),

@@ -39,7 +39,6 @@ MISTAKES = [
     ("logs --since", "--since"),
     ("logs --follow=yes", "--follow"),
     ("logs --bogus", "--bogus"),
-    ("stats --since bogus", "--since"),
     ("stats --since", "--since"),
     ("demo --out", "--out"),
     ("layer nosuch", "nosuch"),
