@@ -39,7 +39,7 @@ class ZipArtifact(Protocol):
     def sha256(self) -> str: ...
 
 
-CodeProvider = Callable[[], ZipArtifact]
+CodeProvider = Callable[[Settings], ZipArtifact]
 LayerProvider = Callable[[Settings], ZipArtifact]
 
 
@@ -67,9 +67,15 @@ def real_layer(reporter: Reporter | None = None) -> LayerProvider:
     return provide
 
 
+def real_code(settings: Settings) -> ZipArtifact:
+    """The handler bundle, with bytecode for the function's runtime (resizer_cli.bytecode)."""
+    version = settings.effective_runtime.removeprefix("python")
+    return build_handler_bundle(python_version=version)
+
+
 @dataclass
 class Sources:
-    code: CodeProvider = build_handler_bundle
+    code: CodeProvider = real_code
     layer: LayerProvider | None = None  # None: the real layer builder
 
 
@@ -145,7 +151,7 @@ def compute_plan(
     sources = sources or default_sources()
     settings = target.settings
     with reporter.step("bundle handler code") as step:
-        code = sources.code()
+        code = sources.code(settings)
         step.note(f"sha256 {code.sha256[:12]}")
     # The real builder reports its own steps (cache hit, downloads, verification).
     layer = (sources.layer or real_layer(reporter))(settings)
