@@ -85,7 +85,7 @@ def reset_client() -> None:
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
     try:
         s3_client()
-    except Exception:  # e.g. no region: the first event fails on it and logs why
+    except Exception:  # e.g. a bad endpoint: the first event fails on it and logs why
         reset_client()
 
 
