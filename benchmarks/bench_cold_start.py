@@ -149,7 +149,7 @@ def run_child(config: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         raise SystemExit(f"child failed ({config['mode']}):\n{proc.stderr[-3000:]}")
     out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     # The child's first statement, on the same (system-wide) monotonic clock.
-    out["start"] = (out.pop("entered") - before) * 1000
+    out["start"] = [(out.pop("entered") - before) * 1000, out.pop("entered_cpu")]
     # Stray bytecode would make "src" a lie: -B writes none, and nothing else may.
     if config["layer"].endswith("opt-src/python") and any(Path(config["task"]).rglob("*.pyc")):
         raise SystemExit("bytecode appeared in a src task dir")
@@ -206,10 +206,11 @@ def moto_s3(data: dict[str, bytes]) -> Iterator[str]:
 
 
 # --- 1. the split ---------------------------------------------------------------------------
-PHASES = ("start", "boto3", "pillow", "pillow_heif", "handler", "client")
+WALL, CPU = 0, 1  # the child's [wall, CPU] pairs
+PHASES = ("start", "sdk", "pillow", "pillow_heif", "handler", "client")
 LABELS = {
     "start": "interpreter start",
-    "boto3": "import boto3 (+ botocore.config)",
+    "sdk": "import the SDK (boto3 or botocore)",
     "pillow": "import Pillow (the modules init uses)",
     "pillow_heif": "import pillow_heif",
     "handler": "handler modules (+ their stdlib)",
@@ -222,7 +223,7 @@ def where(modules: dict[str, Any]) -> dict[str, str]:
     loaded = set(modules["modules"])
     return {
         "start": "init",
-        "boto3": "init" if "boto3" in loaded else "1st S3 event",
+        "sdk": "init" if modules["sdk"] in loaded else "1st S3 event",
         "pillow": "init" if "PIL.Image" in loaded else "1st image",
         "pillow_heif": "init" if "pillow_heif" in loaded else "1st HEIC",
         "handler": "init",
@@ -243,12 +244,13 @@ def split(layout: Layout, runs: int) -> None:
     for _ in range(runs):
         for code in ("before", "after"):
             for state in ("src", "pyc"):
-                out = run_child(layout.config(code, state, "split", pil_modules=pil), split_env)
+                out = run_child(layout.config(code, state, "split", pil_modules=pil,
+                                              sdk=probes[code]["sdk"]), split_env)
                 cell = times.setdefault((code, state), {p: [] for p in PHASES})
                 for phase in PHASES:
-                    cell[phase].append(out[phase])
-    print(f"\n1. Init split by phase (median of {runs} fresh processes, ms)")
-    cols = [("before", "src"), ("after", "src"), ("after", "pyc")]
+                    cell[phase].append(out[phase][CPU])
+    print(f"\n1. Init split by phase (CPU ms, median of {runs} fresh processes)")
+    cols = [("before", "src"), ("before", "pyc"), ("after", "src"), ("after", "pyc")]
     head = f"{'phase':<40}" + "".join(f"{c + ' ' + s:>12}" for c, s in cols)
     print(head + f"  {'lands in (before)':<18}{'lands in (after)':<18}")
     for phase in PHASES:
@@ -272,19 +274,22 @@ def end_to_end(layout: Layout, runs: int, endpoint: str) -> None:
         for code, state, kind in cases:
             out = run_child(layout.config(code, state, "cold", bucket=BUCKET, key=KEYS[kind]),
                             env)
-            cell = rows.setdefault((code, state, kind), {"init": [], "first": [], "warm": []})
-            cell["init"].append(out["start"] + out["init"])
-            cell["first"].append(out["first"])
-            cell["warm"].append(out["warm"])
-    print(f"\n2. A cold start end to end (moto server on 127.0.0.1; median of {runs}, ms)")
+            cell = rows.setdefault((code, state, kind), {k: [] for k in (
+                "init", "first", "warm", "wall")})
+            cell["init"].append(out["start"][CPU] + out["init"][CPU])
+            cell["first"].append(out["first"][CPU])
+            cell["warm"].append(out["warm"][CPU])
+            cell["wall"].append(out["start"][WALL] + out["init"][WALL] + out["first"][WALL])
+    print(f"\n2. A cold start end to end (moto server on 127.0.0.1; CPU ms of the function's "
+          f"process, median of {runs}; the last column is wall time)")
     print(f"{'image':<6}{'code':<8}{'bytecode':<10}{'init':>9}{'1st invocation':>16}"
-          f"{'init + 1st':>12}{'warm':>9}{'1st - warm':>12}")
+          f"{'init + 1st':>12}{'warm':>9}{'1st - warm':>12}{'wall init + 1st':>17}")
     for code, state, kind in sorted(cases, key=lambda c: (c[2] != "jpeg", c[0] != "before",
                                                           c[1] != "src")):
         cell = rows[(code, state, kind)]
         init, first, warm = med(cell["init"]), med(cell["first"]), med(cell["warm"])
         print(f"{kind:<6}{code:<8}{state:<10}{init:>9.1f}{first:>16.1f}{init + first:>12.1f}"
-              f"{warm:>9.1f}{first - warm:>12.1f}")
+              f"{warm:>9.1f}{first - warm:>12.1f}{med(cell['wall']):>17.1f}")
 
 
 # --- 3. the emulator --------------------------------------------------------------------------
