@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from resizer_cli import bytecode
 from resizer_cli.aws import Target
 from resizer_cli.deploy import desired_api, inventory_api
 from resizer_cli.deploy.apply import Applier, translate
@@ -152,7 +153,11 @@ def compute_plan(
     settings = target.settings
     with reporter.step("bundle handler code") as step:
         code = sources.code(settings)
-        step.note(f"sha256 {code.sha256[:12]}")
+        version = settings.effective_runtime.removeprefix("python")
+        bare = "" if bytecode.interpreter_for(version) else (
+            f"; sources only (no python{version} here to compile bytecode)"
+        )
+        step.note(f"sha256 {code.sha256[:12]}{bare}")
     # The real builder reports its own steps (cache hit, downloads, verification).
     layer = (sources.layer or real_layer(reporter))(settings)
     desired = desired_state(
