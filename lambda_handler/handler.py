@@ -17,6 +17,7 @@ Every S3 call names the account that must own its bucket (see lambda_handler.s3c
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -56,16 +57,15 @@ from lambda_handler.thumbnail import (
     ThumbnailError,
     render,
 )
-from lambda_handler.web.request import is_http_event
+from lambda_handler.web import is_http_event
 
-# The seam: tests point this at a client of their own (e.g. one that throttles). boto3 is
-# imported on first use, so importing this module stays fast.
+# The seam: tests point this at a client of their own (e.g. one that throttles).
 client_factory: Callable[[], Any] = _default_client
 _client: Any = None
 
 
 def s3_client() -> Any:
-    """One client per container, made on first use."""
+    """One client per container: made at init inside Lambda, else on first use."""
     global _client
     if _client is None:
         _client = client_factory()
@@ -75,6 +75,18 @@ def s3_client() -> Any:
 def reset_client() -> None:
     global _client
     _client = None
+
+
+# Inside Lambda the client (boto3's import and S3's service model: most of a cold start) is
+# made at init, as AWS advises ("Initialize SDK clients outside of the function handler"):
+# every event needs it, so first use would only move the cost into the first request, and
+# init is what provisioned concurrency and SnapStart take off the request path
+# (benchmarks/bench_cold_start.py). Elsewhere (tests, the CLI) importing stays cheap.
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    try:
+        s3_client()
+    except Exception:  # e.g. a bad endpoint: the first event fails on it and logs why
+        reset_client()
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -29,16 +29,6 @@ class Request:
         return self.headers.get(name, "")
 
 
-def is_http_event(event: Any) -> bool:
-    """A payload-2.0 HTTP event (an S3 event has Records instead)."""
-    return (
-        isinstance(event, dict)
-        and "rawPath" in event
-        and isinstance(event.get("requestContext"), dict)
-        and "http" in event["requestContext"]
-    )
-
-
 def parse(event: dict[str, Any]) -> Request:
     http = event.get("requestContext", {}).get("http", {})
     method = str(http.get("method") or "GET").upper()

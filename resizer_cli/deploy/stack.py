@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from resizer_cli import bytecode
 from resizer_cli.aws import Target
 from resizer_cli.deploy import desired_api, inventory_api
 from resizer_cli.deploy.apply import Applier, translate
@@ -39,7 +40,7 @@ class ZipArtifact(Protocol):
     def sha256(self) -> str: ...
 
 
-CodeProvider = Callable[[], ZipArtifact]
+CodeProvider = Callable[[Settings], ZipArtifact]
 LayerProvider = Callable[[Settings], ZipArtifact]
 
 
@@ -67,9 +68,15 @@ def real_layer(reporter: Reporter | None = None) -> LayerProvider:
     return provide
 
 
+def real_code(settings: Settings) -> ZipArtifact:
+    """The handler bundle, with bytecode for the function's runtime (resizer_cli.bytecode)."""
+    version = settings.effective_runtime.removeprefix("python")
+    return build_handler_bundle(python_version=version)
+
+
 @dataclass
 class Sources:
-    code: CodeProvider = build_handler_bundle
+    code: CodeProvider = real_code
     layer: LayerProvider | None = None  # None: the real layer builder
 
 
@@ -145,8 +152,12 @@ def compute_plan(
     sources = sources or default_sources()
     settings = target.settings
     with reporter.step("bundle handler code") as step:
-        code = sources.code()
-        step.note(f"sha256 {code.sha256[:12]}")
+        code = sources.code(settings)
+        version = settings.effective_runtime.removeprefix("python")
+        bare = "" if bytecode.interpreter_for(version) else (
+            f"; sources only (no python{version} here to compile bytecode)"
+        )
+        step.note(f"sha256 {code.sha256[:12]}{bare}")
     # The real builder reports its own steps (cache hit, downloads, verification).
     layer = (sources.layer or real_layer(reporter))(settings)
     desired = desired_state(

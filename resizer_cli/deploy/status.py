@@ -14,7 +14,11 @@ from resizer_cli.deploy import async_invoke, desired_api, inventory_api, notific
 from resizer_cli.deploy.apply import translate
 from resizer_cli.deploy.desired import desired_state
 from resizer_cli.deploy.plan import plan
-from resizer_cli.deploy.stack import ZipArtifact, effective_architecture, inventory_for
+from resizer_cli.deploy.stack import (
+    CodeProvider,
+    effective_architecture,
+    inventory_for,
+)
 from resizer_cli.errors import ResizerError, StackNotFound, error_code
 from resizer_cli.ops.logscan import ERROR_PATTERN, REPORT_PATTERN, count_lines, is_error_line
 
@@ -54,11 +58,11 @@ def recent_invocations(
 
 
 def stack_status(
-    target: Target, *, code: Callable[[], ZipArtifact] | None = None
+    target: Target, *, code: CodeProvider | None = None
 ) -> dict[str, Any]:
     target = stack.with_discovered_source(target)
     settings = target.settings
-    bundle = (code or stack.default_sources().code)()
+    bundle = (code or stack.default_sources().code)(settings)
     # The layer is not rebuilt here (that may download wheels): drift compares against the
     # latest version we published.
     d = desired_state(

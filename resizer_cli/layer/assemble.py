@@ -6,6 +6,7 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from resizer_cli import bytecode
 from resizer_cli.layer.target import LayerError
 from resizer_cli.ziputil import write_zip
 
@@ -47,8 +48,13 @@ def _stripped(parts: list[str]) -> bool:
     return any(d in _STRIP_DIRS for d in dirs)
 
 
-def assemble_layer(wheels: list[Path], dest: Path, workdir: Path) -> tuple[str, int]:
-    """Unpack wheels under python/ in workdir and write the deterministic zip; (sha, unzipped)."""
+def assemble_layer(
+    wheels: list[Path], dest: Path, workdir: Path, python_version: str | None = None
+) -> tuple[str, int]:
+    """Unpack wheels under python/ in workdir and write the deterministic zip; (sha, unzipped).
+
+    With `python_version`, .pyc files compiled for it go along (resizer_cli.bytecode): the
+    wheels' own are stripped, as they may be for another version or stale."""
     tree = workdir / "tree"
     entries: dict[str, Path] = {}
     modes: dict[str, int] = {}
@@ -68,6 +74,13 @@ def assemble_layer(wheels: list[Path], dest: Path, workdir: Path) -> tuple[str, 
                 entries[arc] = out
                 # From the wheel, not the disk: the same bytes on every host.
                 modes[arc] = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
+    if python_version is not None and bytecode.compile_tree(
+        tree / "python", python_version, prefix="/opt/python"
+    ):
+        for pyc in sorted((tree / "python").rglob("*.pyc")):
+            arc = pyc.relative_to(tree).as_posix()
+            entries[arc] = pyc
+            modes[arc] = 0o644
     sha = write_zip(entries.items(), dest, modes=modes, compresslevel=ZIP_LEVEL)
     unzipped = sum(path.stat().st_size for path in entries.values())
     return sha, unzipped

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from resizer_cli import paths
+from resizer_cli import bytecode, paths
 from resizer_cli.layer.assemble import assemble_layer
 from resizer_cli.layer.download import download_wheels
 from resizer_cli.layer.requirements import (
@@ -35,7 +35,7 @@ from resizer_cli.output import Reporter
 from resizer_cli.ziputil import sha256_file
 
 # Bump when the layout or the strip rules change: it is part of the cache key.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3  # 3: bytecode for the runtime's Python (resizer_cli.bytecode)
 STALE_SECONDS = 3600
 _DESCRIPTION_SHA_RE = re.compile(r"\bsha256[=:]([0-9a-f]{64})\b")
 
@@ -84,6 +84,9 @@ def layer_pins(
 def cache_key(reqs: list[Requirement], target: Target) -> str:
     material = {
         "builder": BUILDER_VERSION,
+        # A layer built with no interpreter of the runtime's version at hand has no bytecode:
+        # once one is there, the layer is built again with it.
+        "bytecode": bytecode.interpreter_for(target.version) is not None,
         "requirements": [r.spec for r in reqs],
         "target": target.fingerprint(),
     }
@@ -241,7 +244,7 @@ def _build_into_cache(
         wheels = download_wheels(reqs, target, staging / "wheels", reporter)
         staged = staging / "layer.zip"
         with reporter.step(f"assemble the layer for {target.label}") as step:
-            sha, unzipped = assemble_layer(wheels, staged, staging)
+            sha, unzipped = assemble_layer(wheels, staged, staging, target.version)
             step.note(
                 f"{staged.stat().st_size / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped"
             )

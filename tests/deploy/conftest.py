@@ -56,7 +56,7 @@ class Kit:
         self.layer_version = "1"
         self.layers_built: list[str] = []
 
-    def code(self) -> Artifact:
+    def code(self, settings: Settings | None = None) -> Artifact:
         return build_handler_bundle(self.handler_dir, self.root / "handler.zip")
 
     def layer(self, settings: Settings) -> Artifact:

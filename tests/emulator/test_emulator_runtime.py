@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 import time
+from pathlib import Path
 
 LOCAL = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -237,7 +238,7 @@ def test_layers_are_extracted_under_opt_in_order(emu) -> None:
         "def handler(event, context):\n"
         "    img = Image.new('RGB', (64, 48)); img.thumbnail((16, 16))\n"
         "    return {'which': which.NAME, 'size': img.size, 'pil': Image.__file__,\n"
-        "            'jpeg': features.check('jpg')}\n"
+        "            'jpeg': features.check('jpg'), 'app': __file__}\n"
     )
     emu.create_function("layered", code, layers=[pillow, first, override])
     resp, out = emu.invoke("layered")
@@ -245,6 +246,9 @@ def test_layers_are_extracted_under_opt_in_order(emu) -> None:
     assert out["which"] == "second"  # a later layer overwrites an earlier one
     assert out["size"] == [16, 12] and out["jpeg"] is True
     assert "/emulator/opt/" in out["pil"]
+    # Read-only on Lambda: nothing is compiled into them for the next cold start.
+    for module in (out["pil"], out["app"]):
+        assert not (Path(module).parent / "__pycache__").exists(), module
 
 
 def test_import_errors_use_lambdas_text_and_runtime_mismatch_is_reported(emu) -> None:

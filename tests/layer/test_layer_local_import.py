@@ -42,6 +42,10 @@ def test_local_layer_imports_pillow_in_a_clean_interpreter(tmp_path: Path) -> No
 
     with zipfile.ZipFile(art.path) as zf:
         zf.extractall(tmp_path)
+        # Bytecode for this Python (resizer_cli.bytecode): /opt is read-only on Lambda.
+        tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+        pyc = zf.read(f"python/PIL/__pycache__/Image.{tag}.pyc")
+        assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked (PEP 552)
     site = tmp_path / "python"
     # -I: no user site, no PYTHON* env; -S: no site-packages, so the host's Pillow is invisible.
     proc = subprocess.run(
