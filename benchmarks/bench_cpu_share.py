@@ -66,28 +66,32 @@ def _field(tail: str, name: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
-def measure(setting: str, sizes: list[int], n: int, work: Path) -> tuple[dict[str, Any],
-                                                                          list[dict[str, Any]]]:
-    from resizer_cli.emulator.runtime import Runtime
+class Bench:
+    """One Runtime with one CPU share setting, kept for the whole run (its workers stay warm)."""
 
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", LOOP)
-    code = buf.getvalue()
-    runtime = Runtime(work / setting, "http://127.0.0.1:9", _NullSink(), cpu_share=setting)
-    rows = []
-    try:
-        info = runtime.status()["cpu_share"]
-        for memory in sizes:
-            cold = runtime.invoke(_spec(memory, code), json.dumps({"n": 1}))
-            result = runtime.invoke(_spec(memory, code), json.dumps({"n": n}))
-            out = json.loads(result.payload)
-            rows.append({"memory": memory, "cpu": out["cpu"], "wall": out["wall"],
-                         "report_ms": _field(result.log_tail, "Duration"),
-                         "init_ms": _field(cold.log_tail, "Init Duration")})
-    finally:
-        runtime.shutdown()
-    return info, rows
+    def __init__(self, setting: str, work: Path) -> None:
+        from resizer_cli.emulator.runtime import Runtime
+
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("app.py", LOOP)
+        self.code = buf.getvalue()
+        self.runtime = Runtime(work / setting, "http://127.0.0.1:9", _NullSink(),
+                               cpu_share=setting)
+        self.info = self.runtime.status()["cpu_share"]
+        self.label = self.info.get("detail", "").split(" /")[0] if self.info["mechanism"] == \
+            "cgroup" else self.info["mechanism"]
+
+    def run(self, memory: int, n: int) -> dict[str, Any]:
+        cold = self.runtime.invoke(_spec(memory, self.code), json.dumps({"n": 1}))
+        result = self.runtime.invoke(_spec(memory, self.code), json.dumps({"n": n}))
+        out = json.loads(result.payload)
+        return {"memory": memory, "cpu": out["cpu"], "wall": out["wall"],
+                "report_ms": _field(result.log_tail, "Duration"),
+                "init_ms": _field(cold.log_tail, "Init Duration")}
+
+    def close(self) -> None:
+        self.runtime.shutdown()
 
 
 def _calibrate(seconds: float) -> int:
@@ -113,41 +117,45 @@ def main() -> None:
     console = Console(stderr=True)
     work = Path(tempfile.mkdtemp(prefix="resizer-bench-cpu-"))
     n = _calibrate(args.cpu)
+    benches: list[Bench] = []
+    rows: list[tuple[Bench, dict[str, Any], dict[str, Any]]] = []
+    free = Bench("0", work)
     try:
-        console.print("the CPU share off (the baseline) …")
-        _, free = measure("0", sizes, n, work)
-        baseline = {row["memory"]: row["wall"] for row in free}
-        results = []
         for mechanism in args.mechanism.split(","):
-            console.print(f"{mechanism} …")
-            info, rows = measure(mechanism, sizes, n, work)
-            if info["mechanism"] != mechanism:
-                console.print(f"  {mechanism} is not available here: {info.get('note', '')}")
+            bench = Bench(mechanism, work)
+            if bench.info["mechanism"] != mechanism:
+                console.print(f"{mechanism} is not available here: "
+                              f"{bench.info.get('note', '')}")
+                bench.close()
                 continue
-            results.append((info, rows))
+            benches.append(bench)
+        for memory in sizes:
+            for bench in benches:
+                console.print(f"{memory} MB, {bench.label} …")
+                # The unthrottled loop right before: what this machine gives one thread now.
+                rows.append((bench, free.run(memory, n), bench.run(memory, n)))
     finally:
+        for bench in benches:
+            bench.close()
+        free.close()
         shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()[0]
     table = Table(title=f"CPU share by memory size ({machine_cpus()} CPUs here, load "
                         f"{load:.1f}; a one-thread loop of {args.cpu:.2f} CPU s)")
     for col in ("mechanism", "memory MB", "target cores", "achieved cores", "achieved/target",
-                "REPORT ms", "init ms", "slowdown vs off"):
+                "REPORT ms", "init ms", "off: cores", "off: REPORT ms", "slowdown"):
         table.add_column(col, justify="left" if col == "mechanism" else "right")
-    for row in free:
-        table.add_row("off", str(row["memory"]), "-", f"{row['cpu'] / row['wall']:.3f}", "-",
-                      f"{row['report_ms']:.0f}", f"{row['init_ms']:.0f}", "1.0x")
-    for info, rows in results:
-        label = info.get("detail", info["mechanism"]).split(" /")[0]
-        for row in rows:
-            target = share_cores(row["memory"])
-            achieved = row["cpu"] / row["wall"]
-            table.add_row(label, str(row["memory"]), f"{target:.3f}", f"{achieved:.3f}",
-                          f"{achieved / min(target, 1.0):.2f}", f"{row['report_ms']:.0f}",
-                          f"{row['init_ms']:.0f}",
-                          f"{row['wall'] / baseline[row['memory']]:.1f}x")
-    Console(width=140).print(table)
-    console.print("achieved/target compares with min(target, 1): one thread uses one core at most")
+    for bench, off, row in sorted(rows, key=lambda r: (r[0].label, r[2]["memory"])):
+        target = share_cores(row["memory"])
+        achieved = row["cpu"] / row["wall"]
+        table.add_row(bench.label, str(row["memory"]), f"{target:.3f}", f"{achieved:.3f}",
+                      f"{achieved / min(target, 1.0):.2f}", f"{row['report_ms']:.0f}",
+                      f"{row['init_ms']:.0f}", f"{off['cpu'] / off['wall']:.2f}",
+                      f"{off['report_ms']:.0f}", f"{row['wall'] / off['wall']:.1f}x")
+    Console(width=150).print(table)
+    console.print("achieved/target compares with min(target, 1): one thread uses one core at "
+                  "most; 'off' is the same loop with the CPU share off, run just before")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ SIGHUP and SIGCONT to the stopped workers of its (then orphaned) process group.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -160,13 +161,16 @@ def _find_cgroup() -> tuple[int, Path] | str:
     return "; ".join(reasons) or "no cgroup with a cpu controller is mounted"
 
 
+_serial = itertools.count(1)  # one root group per CpuShare, even several in one process
+
+
 class _Cgroups:
-    """One child group per worker under resizer-emulator-<pid>, each with its own quota."""
+    """One child group per worker under resizer-emulator-<pid>-<n>, each with its own quota."""
 
     def __init__(self, version: int, base: Path) -> None:
         self.version = version
         self._sweep_stale(base)
-        self.root = base / f"{CGROUP_PREFIX}{os.getpid()}"
+        self.root = base / f"{CGROUP_PREFIX}{os.getpid()}-{next(_serial)}"
         self.root.mkdir(exist_ok=True)
         try:
             if version == 2:  # our group has no processes: it may pass cpu down
@@ -190,7 +194,7 @@ class _Cgroups:
         """Remove empty groups left by an emulator that was killed (its pid is gone)."""
         with contextlib.suppress(OSError):
             for path in base.glob(f"{CGROUP_PREFIX}*"):
-                pid = path.name[len(CGROUP_PREFIX):]
+                pid = path.name[len(CGROUP_PREFIX):].partition("-")[0]
                 if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                     for child in path.iterdir():
                         if child.is_dir():
