@@ -210,3 +210,38 @@ def test_the_off_switch_flag_and_status(tmp_path: Path, run_resizer: Any) -> Non
         assert control.start(cpu_share=False)[1] is False  # the same setting: nothing to do
     finally:
         control.stop()
+
+
+def test_a_deployed_function_runs_slower_at_128_mb_than_at_1769_mb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the real server: memory size from the deployed function, REPORT from its log."""
+    import base64
+
+    import boto3
+
+    monkeypatch.setenv("RESIZER_EMULATOR_CPU_SHARE", "1")  # the suite's default is off
+    control.start()
+    try:
+        conn = control.connection()
+        assert conn is not None
+        lam = boto3.client("lambda", **conn.boto3_kwargs())
+        role = boto3.client("iam", **conn.boto3_kwargs()).create_role(
+            RoleName="loop", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        durations = {}
+        for memory in (128, 1769):
+            lam.create_function(FunctionName=f"loop{memory}", Runtime="python3.11", Role=role,
+                                Handler="app.handler", Code={"ZipFile": _zip()},
+                                MemorySize=memory, Timeout=30)
+            lam.invoke(FunctionName=f"loop{memory}", Payload=b'{"n": 1}')
+            resp = lam.invoke(FunctionName=f"loop{memory}", Payload=json.dumps({"n": N}),
+                              LogType="Tail")
+            tail = base64.b64decode(resp["LogResult"]).decode()
+            report = re.search(r"REPORT .*\tDuration: ([\d.]+) ms", tail)
+            assert report is not None, tail
+            durations[memory] = float(report.group(1))
+        status = control.status()
+        assert status is not None and status["cpu_share"]["enabled"] is True
+    finally:
+        control.stop()
+    assert durations[128] >= 2 * durations[1769], durations
