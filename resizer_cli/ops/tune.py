@@ -200,10 +200,15 @@ def _run(target: Target, layout: StackLayout, sample: tune_sample.Sample,
     keep = False
     try:
         with reporter.step(f"upload the sample: {sample.description}") as step:
+            swept = tune_sample.sweep(s3, layout)
             placed = tune_sample.place(s3, layout, sample)
             wait_s = NOTIFICATION_WAIT_MIN + layout.timeout
-            if tune_sample.await_notification(s3, layout, placed, wait_s):
+            if not tune_sample.notified(s3, layout, placed.key):
+                step.note(f"{placed.key}; no S3 event invokes the function for it")
+            elif tune_sample.await_notification(s3, layout, placed, wait_s):
                 step.note(f"{placed.key}; its S3 event ran")
+            if swept:
+                step.note(f"{step.detail}; {swept} left by an interrupted run removed")
             else:
                 step.note(f"{placed.key}; its S3 event did not run within {wait_s:.0f} s")
         event = placed.event(layout, target.settings.region, target.partition)
@@ -252,9 +257,10 @@ def _note(row: Row) -> str:
 def _finish(lam: Any, s3: Any, layout: StackLayout, run: TuneRun,
             placed: tune_sample.Placed | None, sample: tune_sample.Sample, keep: bool,
             reporter: Reporter) -> list[str]:
-    """Put the memory back (unless kept), then remove the sample; what went wrong, warned.
-    A second Ctrl-C is let through, after saying what is left."""
+    """Put the memory back (unless kept), then remove the sample, each tried whatever the
+    other did; what went wrong is warned about at once. A Ctrl-C meanwhile is raised last."""
     problems: list[str] = []
+    interrupt: BaseException | None = None
     original = run.original_memory
     if not keep and run.memory_now != original:
         try:
@@ -264,11 +270,10 @@ def _finish(lam: Any, s3: Any, layout: StackLayout, run: TuneRun,
         except BaseException as exc:
             left = f"{run.memory_now} MB" if run.memory_now else "one of the sizes tried"
             problems.append(
-                f"the memory of {layout.function} is left at {left}, not {original} MB "
+                f"the memory of {layout.function} may be left at {left}, not {original} MB "
                 f"({_why(exc)}); re-run `resizer setup` to put the stack's memory back")
             reporter.warn(problems[-1])
-            if not isinstance(exc, Exception):
-                raise
+            interrupt = None if isinstance(exc, Exception) else exc
     if placed is not None:
         try:
             with reporter.step("remove the sample, its thumbnails and its result record"):
@@ -276,10 +281,11 @@ def _finish(lam: Any, s3: Any, layout: StackLayout, run: TuneRun,
         except BaseException as exc:
             problems.append(
                 f"the sample s3://{layout.source_bucket}/{placed.key} or its outputs may be "
-                f"left behind ({_why(exc)}); delete them by hand")
+                f"left behind ({_why(exc)}); a `resizer tune` an hour later removes them")
             reporter.warn(problems[-1])
-            if not isinstance(exc, Exception):
-                raise
+            interrupt = interrupt or (None if isinstance(exc, Exception) else exc)
+    if interrupt is not None:
+        raise interrupt
     return problems
 
 

@@ -19,13 +19,14 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, UnidentifiedImageError
 
+from resizer_cli.deploy.notifications import filter_rules
 from resizer_cli.errors import ResizerError, error_code
 from resizer_cli.ops.content import sniff_image
 from resizer_cli.ops.fanout import SourceObject, s3_record
@@ -40,6 +41,8 @@ EVENT_SOURCE = "resizer:tune"
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
                "image/webp": ".webp", "image/tiff": ".tif", "image/bmp": ".bmp",
                "image/heic": ".heic", "image/heif": ".heif", "image/avif": ".avif"}
+_TYPES = {ext: ct for ct, ext in _EXTENSIONS.items()}
+STALE_AFTER = timedelta(hours=1)  # longer than any tune run: a sample older is a leftover
 _PILLOW_CANNOT_OPEN = ("image/heic", "image/heif")  # without pillow-heif, here
 
 
@@ -137,6 +140,24 @@ def read_record(s3: Any, layout: StackLayout, key: str) -> dict[str, Any] | None
     return record if isinstance(record, dict) else None
 
 
+def notified(s3: Any, layout: StackLayout, key: str) -> bool:
+    """Does an upload of `key` invoke the function (a rule of the source bucket's that
+    matches it)? When the configuration cannot be read, assume it does."""
+    try:
+        config = s3.get_bucket_notification_configuration(Bucket=layout.source_bucket)
+    except (BotoCoreError, ClientError):
+        return True
+    for entry in config.get("LambdaFunctionConfigurations") or []:
+        arn = str(entry.get("LambdaFunctionArn", ""))
+        events = [str(e) for e in entry.get("Events") or []]
+        prefix, suffix = filter_rules(entry)
+        if (arn.endswith(f":function:{layout.function}")
+                and any(e.startswith("s3:ObjectCreated:") for e in events)
+                and key.startswith(prefix) and key.endswith(suffix)):
+            return True
+    return False
+
+
 def await_notification(s3: Any, layout: StackLayout, placed: Placed, timeout: float) -> bool:
     """Wait for the invocation the upload's own S3 event makes; False if it did not come."""
     deadline = time.monotonic() + timeout
@@ -171,3 +192,21 @@ def remove(s3: Any, layout: StackLayout, placed: Placed, content_type: str) -> N
         first = errors[0]
         raise ResizerError(f"could not delete {first.get('Key')}: {first.get('Code')}: "
                            f"{first.get('Message')}", "delete it by hand")
+
+
+def sweep(s3: Any, layout: StackLayout) -> int:
+    """Remove the samples (and outputs) an interrupted run left over an hour ago; how many."""
+    prefix = f"{layout.source_prefix}{SAMPLE_FOLDER}"
+    cutoff = datetime.now(UTC) - STALE_AFTER
+    removed = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=layout.source_bucket,
+                                                             Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["LastModified"] >= cutoff:
+                continue  # perhaps another machine's run, still going
+            key = str(obj["Key"])
+            content_type = _TYPES.get(key[key.rfind("."):], "image/jpeg")
+            remove(s3, layout, Placed(key, str(obj.get("ETag", "")).strip('"'),
+                                      int(obj.get("Size", 0))), content_type)
+            removed += 1
+    return removed

@@ -60,7 +60,8 @@ class Row:
             "runs": self.runs,
             "duration_ms": r(self.duration_ms, 2),
             "billed_ms": r(self.billed_ms, 2),
-            "cost_per_1000_usd": r(self.cost_per_1000_usd, 8),
+            "cost_per_1000_usd": (None if self.cost_per_1000_usd is None
+                                  else float(f"{self.cost_per_1000_usd:.6g}")),
             "init_ms": r(self.init_ms, 2),
             "cold_duration_ms": r(self.cold_duration_ms, 2),
             "max_memory_used_mb": self.max_memory_used_mb,
