@@ -38,6 +38,12 @@ def start(
     port: Annotated[
         int | None, typer.Option("--port", min=1, max=65535, help="Port (default: a free one).")
     ] = None,
+    cpu_share: Annotated[
+        bool | None,
+        typer.Option("--cpu-share/--no-cpu-share",
+                     help="Give each function the CPU its memory buys, as Lambda does "
+                          "(default: on, or RESIZER_EMULATOR_CPU_SHARE)."),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Start the emulator in the background.
@@ -48,13 +54,14 @@ def start(
     Examples:
       resizer local start
       resizer local start --port 4566
+      resizer local start --no-cpu-share
     """
     reporter = Reporter(json_mode=json_)
     note = control.stale_note()
     if note:
         reporter.warn(note)
     with reporter.step("start the local emulator") as step:
-        url, started = control.start(port)
+        url, started = control.start(port, cpu_share)
         if started:
             step.note(url)
         else:
@@ -108,6 +115,15 @@ def status(json_: JsonOpt = False) -> None:
         ("running", "bold"), f" at {info['endpoint']} (pid {info['pid']}, "
         f"up {_uptime(info['uptime_s'])}, functions run with {info['python']})"
     ))
+    share = info.get("cpu_share") or {}
+    if share.get("enabled"):
+        reporter.info(f"CPU follows memory (1,769 MB = 1 core, {share.get('cpus')} here): "
+                      f"{share.get('detail') or share.get('mechanism')}")
+        if share.get("note"):
+            reporter.info(f"  no cgroup: {share['note']}", "dim")
+    elif share:
+        reporter.info("CPU share off: every function runs at full speed "
+                      "(REPORT durations do not follow the memory size)")
     for warning in info.get("warnings", []):
         reporter.warn(warning)
     functions: list[dict[str, Any]] = info.get("functions", [])

@@ -37,6 +37,7 @@ SERVER_MODULE = "resizer_cli.emulator.server"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 DEFAULT_REGION = "us-east-1"
+CPU_SHARE_ENV = "RESIZER_EMULATOR_CPU_SHARE"  # read by emulator.cpushare in the server
 # The server's environment must not inherit settings that point the runtime elsewhere.
 _DROP_ENV = ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE", "PYTHONSTARTUP",
              "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -178,8 +179,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawn(port: int) -> EmulatorState:
+def _spawn(port: int, cpu_share: bool | None = None) -> EmulatorState:
     env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
+    if cpu_share is not None:  # the flag wins over RESIZER_EMULATOR_CPU_SHARE
+        env[CPU_SHARE_ENV] = "1" if cpu_share else "0"
     creds = Credentials.generate()
     work = workdir()
     log = statefiles.open_log()
@@ -227,8 +230,23 @@ def _await_start(
     )
 
 
-def start(port: int | None = None) -> tuple[str, bool]:
-    """Start the emulator unless it runs; returns (endpoint, started_now)."""
+def _check_cpu_share(state: EmulatorState, wanted: bool) -> None:
+    """A running emulator keeps its CPU share setting: say so rather than ignore the flag."""
+    try:
+        running = _request(state, "/_resizer/status", timeout=5.0).get("cpu_share", {})
+    except (OSError, ValueError, urllib.error.URLError):
+        return
+    if bool(running.get("enabled", False)) != wanted:
+        now = "on" if running.get("enabled") else "off"
+        flag = "--cpu-share" if wanted else "--no-cpu-share"
+        raise ResizerError(f"the local emulator is already running with CPU share {now}",
+                           f"run `resizer local stop` first, then `resizer local start {flag}`")
+
+
+def start(port: int | None = None, cpu_share: bool | None = None) -> tuple[str, bool]:
+    """Start the emulator unless it runs; returns (endpoint, started_now).
+
+    `cpu_share` None keeps RESIZER_EMULATOR_CPU_SHARE (default on); True or False sets it."""
     with statefiles.lock():
         state = read_state()
         if state is not None and _is_ours(state):
@@ -238,6 +256,8 @@ def start(port: int | None = None) -> tuple[str, bool]:
                         f"the local emulator is already running on port {state.port}",
                         "run `resizer local stop` first to move it to another port",
                     )
+                if cpu_share is not None:
+                    _check_cpu_share(state, cpu_share)
                 return state.endpoint, False
             _kill_group(state.pid)  # started by an older resizer, without credentials
         statefiles.forget_state()  # no live server of ours: what is left is stale
@@ -249,7 +269,7 @@ def start(port: int | None = None) -> tuple[str, bool]:
         attempts = 1 if port is not None else 3
         for attempt in range(attempts):
             try:
-                new = _spawn(port if port is not None else _free_port())
+                new = _spawn(port if port is not None else _free_port(), cpu_share)
                 break
             except ResizerError:
                 if attempt == attempts - 1:  # a port taken between pick and bind: try another

@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 
 from resizer_cli.emulator.artifacts import Artifacts
+from resizer_cli.emulator.cpushare import CpuShare
 from resizer_cli.emulator.logstream import LogSink, LogStream
 from resizer_cli.emulator.worker import read_frame, write_frame
 
@@ -133,9 +134,10 @@ class WorkerDied(Exception):
 class Environment:
     def __init__(
         self, spec: FunctionSpec, artifacts: Artifacts, sink: LogSink, endpoint: str,
-        credentials: dict[str, str],
+        credentials: dict[str, str], cpu: CpuShare | None = None,
     ):
         self.spec = spec
+        self.cpu = cpu
         self.fingerprint = spec.fingerprint
         self.stream = LogStream(sink, spec)
         self.nonce = uuid.uuid4().hex
@@ -194,6 +196,8 @@ class Environment:
         finally:
             os.close(out_w)
             os.close(reply_w)
+        if cpu is not None:  # at once, so init (the imports) runs at its share too
+            cpu.attach(self.proc.pid, spec.memory_mb)
         self.reply_fd = reply_r
         assert self.proc.stdin is not None
         self.request_fd = self.proc.stdin.fileno()
@@ -278,7 +282,14 @@ class Environment:
         except OSError:
             pass
 
+    def _release_cpu(self) -> None:
+        """Before the worker is killed or waited on: a paused worker must be resumed."""
+        cpu, self.cpu = self.cpu, None
+        if cpu is not None:
+            cpu.detach(self.proc.pid)
+
     def kill(self) -> None:
+        self._release_cpu()
         if self.proc.poll() is None:
             try:
                 for child in psutil.Process(self.pid).children(recursive=True):
@@ -293,12 +304,14 @@ class Environment:
             self._reader.join(1.0)  # its last lines land before END/REPORT, not after
 
     def _close(self) -> None:
+        self._release_cpu()
         for closer in (lambda: os.close(self.reply_fd), self.proc.stdin.close):  # type: ignore[union-attr]
             with contextlib.suppress(OSError):
                 closer()
         self.reply_fd = -1
 
     def _exit_detail(self) -> str:
+        self._release_cpu()
         code = self.proc.wait()
         if code < 0:
             try:
@@ -331,6 +344,8 @@ class Environment:
         init_ms = (time.perf_counter() - self.started) * 1000
         self._wait_output(0)
         if kind == "reply":
+            if self.cpu is not None:
+                self.cpu.init_done(self.pid)
             return reply, init_ms
         if kind == "timeout":
             self.kill()

@@ -14,6 +14,8 @@ gives us a `LogSink` that writes into moto's CloudWatch Logs backend.
   goes to the function's on-failure destination (`destinations.py`).
 - Timeout and memory size are enforced from the parent: the worker is killed and replaced, and the
   log stream gets Lambda's lines for it.
+- CPU follows memory (`cpushare.py`): each worker gets memory/1769 of a core, by a cgroup quota
+  or a duty cycle, so REPORT durations come out as Lambda's would.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from resizer_cli.emulator.artifacts import Artifacts, UnsafeArchive
+from resizer_cli.emulator.cpushare import CpuShare
 from resizer_cli.emulator.destinations import FailureSink, invocation_record
 from resizer_cli.emulator.environment import (
     LOCAL_RUNTIME,
@@ -51,7 +54,7 @@ class Runtime:
         self, workdir: Path, endpoint: str, sink: LogSink, *,
         credentials: dict[str, str] | None = None,
         default_concurrency: int | None = None, retry_delay: float | None = None,
-        idle_ttl: float | None = None,
+        idle_ttl: float | None = None, cpu_share: str | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +73,9 @@ class Runtime:
         self.idle_ttl = idle_ttl if idle_ttl is not None else env_float(
             "RESIZER_EMULATOR_IDLE_TTL", 600.0
         )
+        # RESIZER_EMULATOR_CPU_SHARE (cpushare.py): 1 by default, so REPORT durations and
+        # `resizer tune` see what the memory size buys; 0 runs every worker at full speed.
+        self.cpu = CpuShare(cpu_share)
         self._pools: dict[str, Pool] = {}
         self._lock = threading.Lock()
         self._timers: set[threading.Timer] = set()
@@ -114,7 +120,8 @@ class Runtime:
                     "queued": len(pool.queue), "concurrency": pool.limit,
                 })
         return {"functions": functions, "warnings": list(self.warnings),
-                "python": LOCAL_RUNTIME, "workers": self.worker_pids()}
+                "python": LOCAL_RUNTIME, "workers": self.worker_pids(),
+                "cpu_share": self.cpu.status()}
 
     def worker_pids(self) -> list[int]:
         with self._lock:
@@ -139,6 +146,7 @@ class Runtime:
                 pool.queue.clear()
             for env in envs:
                 env.kill()
+        self.cpu.close()
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Wait until no invocation is queued, running or scheduled for retry (tests, bench)."""
@@ -315,7 +323,7 @@ class Runtime:
         if env is None:
             try:
                 env = Environment(spec, self.artifacts, self.sink, self.endpoint,
-                                  self.credentials)
+                                  self.credentials, self.cpu)
             except UnsafeArchive as exc:
                 # Lambda's Invoke error for a package it cannot unzip (HTTP 502).
                 return self._not_started(pool, spec, request_id, INVALID_ZIP,
