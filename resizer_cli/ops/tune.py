@@ -207,10 +207,10 @@ def _run(target: Target, layout: StackLayout, sample: tune_sample.Sample,
                 step.note(f"{placed.key}; no S3 event invokes the function for it")
             elif tune_sample.await_notification(s3, layout, placed, wait_s):
                 step.note(f"{placed.key}; its S3 event ran")
-            if swept:
-                step.note(f"{step.detail}; {swept} left by an interrupted run removed")
             else:
                 step.note(f"{placed.key}; its S3 event did not run within {wait_s:.0f} s")
+            if swept:
+                step.note(f"{step.detail}; {swept} left by an interrupted run removed")
         event = placed.event(layout, target.settings.region, target.partition)
         for memory in options.memory:
             with reporter.step(f"{memory} MB: {options.runs} warm run(s)") as step:

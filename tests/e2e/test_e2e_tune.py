@@ -102,10 +102,10 @@ def test_a_failure_mid_run_puts_the_memory_back(
     stack: Any, emulator: Any, run_resizer: Any, kind: str, code: int
 ) -> None:
     # The sample's upload, the first size's two invokes, then Ctrl-C (or an AWS error)
-    # on the next invoke, while the function is at 1,024 MB.
+    # on the next invoke, while the function is at 1,769 MB.
     fault = {"service": "lambda", "operation": "Invoke", "kind": kind, "after": 2,
              "code": "ServiceException", "message": "Lambda had a bad moment", "status": 500}
-    proc = _tune(run_resizer, "--memory", "256,1024", "--runs", "1",
+    proc = _tune(run_resizer, "--memory", "1024,1769", "--runs", "1",
                  env={"RESIZER_FAULTS": json.dumps([fault])})
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
