@@ -13,7 +13,7 @@ import sys
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from resizer_cli.cli import api, deploy, layer, local, ops, recovery, stats
+from resizer_cli.cli import api, deploy, layer, local, ops, recovery, stats, tune
 from resizer_cli.errors import INTERNAL_ERROR, INTERRUPTED, ResizerError, from_boto
 from resizer_cli.output import print_error, print_interrupted
 
@@ -33,7 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (deploy, layer, local, ops, api, recovery, stats):
+for module in (deploy, layer, local, ops, api, recovery, stats, tune):
     module.register(app)
 
 

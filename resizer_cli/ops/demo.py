@@ -54,7 +54,7 @@ class DemoResult:
         }
 
 
-def _photo(width: int, height: int) -> Image.Image:
+def photo(width: int, height: int) -> Image.Image:
     """A photo-like picture (sky gradient, noise, shapes) that compresses like a real one."""
     sky = Image.linear_gradient("L").resize((width, height)).convert("RGB")
     tint = Image.new("RGB", (width, height), (40, 110, 190))
@@ -79,7 +79,7 @@ def make_samples(folder: Path) -> list[Path]:
 
     big = folder / "mountain-4000x3000.jpg"
     if not big.exists():
-        _photo(4000, 3000).save(big, "JPEG", quality=90)
+        photo(4000, 3000).save(big, "JPEG", quality=90)
     paths.append(big)
 
     logo = folder / "logo-alpha.png"
@@ -104,13 +104,13 @@ def make_samples(folder: Path) -> list[Path]:
 
     web = folder / "portrait-1200x1800.webp"
     if not web.exists():
-        _photo(1200, 1800).save(web, "WEBP", quality=80)
+        photo(1200, 1800).save(web, "WEBP", quality=80)
     paths.append(web)
 
     broken = folder / CORRUPT_NAME
     if not broken.exists():
         buf = io.BytesIO()
-        _photo(640, 480).save(buf, "JPEG")
+        photo(640, 480).save(buf, "JPEG")
         data = buf.getvalue()
         # A JPEG header and garbage: looks like an image, cannot be decoded.
         broken.write_bytes(data[:600] + bytes(range(256)) * 8)

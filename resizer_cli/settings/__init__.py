@@ -12,6 +12,7 @@ each value (sharing the function's own parsers); this module decides which value
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lambda_handler.config import ConfigError, format_sizes
@@ -44,8 +45,10 @@ __all__ = [
     "load",
     "local_runtime",
     "parse_sizes",
+    "pinned",
     "save_stack",
     "saved_stack",
+    "update_saved_stack",
 ]
 
 _DEFAULT = Origin("default", "default")
@@ -139,6 +142,23 @@ def saved_stack(
     if entry is None:
         return None
     return {k: v for k, v in entry.data.items() if k in FIELD_NAMES}
+
+
+def update_saved_stack(settings: Settings, **values: Any) -> Path:
+    """Change these saved settings of the stack (the others stay as its last setup saved them);
+    the file written."""
+    return saved.update(settings, values)
+
+
+def pinned(name: str, stack: str) -> Sourced | None:
+    """The value a RESIZER_* variable or resizer.toml gives `name` for `stack`, and where
+    (`origin.show(value)` reads `RESIZER_MEMORY=512`), or None: what the next `setup` takes
+    over the saved settings unless a flag wins."""
+    toml = sources.read_toml()
+    for layer in (sources.from_env(), toml.tables.get(stack, {}), toml.top):
+        if name in layer:
+            return layer[name]
+    return None
 
 
 def current_stack() -> str | None:

@@ -13,6 +13,7 @@ Files are written atomically, so damage means an outside edit; deleting the file
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -167,6 +168,18 @@ def save(settings: Settings) -> None:
     path = base / settings.stack / f"{settings.target}.{settings.region}.json"
     _write(path, {**settings.to_json(), "saved_at": time.time()}, settings.stack)
     _write_text(base / "current", settings.stack, settings.stack)
+
+
+def update(settings: Settings, values: dict[str, Any]) -> Path:
+    """Change some saved settings of a stack (`tune --apply` keeps a memory size), leaving the
+    rest, and when it was set up, as its last setup saved them. With nothing saved here (a
+    stack set up from another machine), the resolved settings are saved with the change."""
+    entry, _ = choose(settings.stack, settings.target, settings.region)
+    if entry is None:
+        save(dataclasses.replace(settings, **values))
+        return stacks_dir() / settings.stack / f"{settings.target}.{settings.region}.json"
+    _write(entry.path, {**entry.data, **values}, settings.stack)
+    return entry.path
 
 
 def forget(stack: str, target: str | None = None, region: str | None = None) -> None:
