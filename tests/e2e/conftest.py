@@ -118,10 +118,13 @@ class Emulator:
 
 @pytest.fixture(scope="module")
 def emulator_module(
-    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
 ) -> Iterator[Emulator]:
     home = tmp_path_factory.mktemp("e2e-home")
-    proc = _resizer(home, "local", "start", "--json")
+    # The suite runs workers at full speed (tests/conftest.py); a module about CPU and memory
+    # sets CPU_SHARE = True to get the share users get.
+    share = "--cpu-share" if getattr(request.module, "CPU_SHARE", False) else "--no-cpu-share"
+    proc = _resizer(home, "local", "start", share, "--json")
     if proc.returncode != 0:
         pytest.fail(f"resizer local start failed:\n{proc.stdout}\n{proc.stderr}")
     emu = Emulator(home, shared_cache)

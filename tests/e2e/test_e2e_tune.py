@@ -17,6 +17,7 @@ import pytest
 
 from resizer_cli.ops.demo import photo
 
+CPU_SHARE = True  # the module's emulator gives workers the CPU their memory buys
 STACK = "tunes"
 FUNCTION = f"{STACK}-thumbnailer"
 MEMORY = 512  # setup's default
