@@ -20,6 +20,9 @@ TargetOpt = Annotated[
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region.")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+SinceOpt = Annotated[
+    str, typer.Option("--since", help="Start: 10m, 2h, 1d or ISO-8601 (UTC if no zone).")
+]
 
 
 def load_settings(**flags: Any) -> Settings:

@@ -14,6 +14,7 @@ from resizer_cli.cli.common import (
     JsonOpt,
     ProfileOpt,
     RegionOpt,
+    SinceOpt,
     StackOpt,
     TargetOpt,
     open_target,
@@ -172,9 +173,7 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events (Ctrl-C to stop).")
     ] = False,
-    since: Annotated[
-        str, typer.Option("--since", help="Start: 10m, 2h, 1d or ISO-8601 (UTC if no zone).")
-    ] = "10m",
+    since: SinceOpt = "10m",
     filter_: Annotated[
         str | None, typer.Option("--filter", help="CloudWatch Logs filter pattern.")
     ] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -14,6 +14,7 @@ from resizer_cli.cli.common import (
     JsonOpt,
     ProfileOpt,
     RegionOpt,
+    SinceOpt,
     StackOpt,
     TargetOpt,
     open_target,
@@ -25,9 +26,7 @@ from resizer_cli.output import Reporter
 
 
 def stats(
-    since: Annotated[
-        str, typer.Option("--since", help="Start: 10m, 2h, 1d or ISO-8601 (UTC if no zone).")
-    ] = "1h",
+    since: SinceOpt = "1h",
     json_: JsonOpt = False,
     stack: StackOpt = None,
     target: TargetOpt = None,

@@ -23,7 +23,6 @@ from resizer_cli.ops.pricing import list_price
 from resizer_cli.ops.reports import Report
 from resizer_cli.ops.tuning import Row, balanced_score, choose, row_of, trimmed_mean
 from resizer_cli.output import Reporter
-from tests.ops.conftest import deploy_fake_stack
 
 PRICE = list_price("us-east-1", "x86_64")
 
@@ -117,9 +116,9 @@ def _leftovers(target) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_on_aws_a_failed_invoke_puts_the_memory_back_and_removes_the_sample(
-    aws_target, monkeypatch: pytest.MonkeyPatch
+    stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deploy_fake_stack(aws_target)
+    aws_target = stack  # moto with the fake stack deployed
     layout = stack_layout(aws_target)
     lam = aws_target.client("lambda")
     before = lam.get_function_configuration(FunctionName=layout.function)["MemorySize"]
@@ -139,8 +138,8 @@ def test_on_aws_a_failed_invoke_puts_the_memory_back_and_removes_the_sample(
     assert _leftovers(aws_target) == []
 
 
-def test_on_aws_sizes_over_the_accounts_cap_are_skipped_in_one_line(aws_target) -> None:
-    deploy_fake_stack(aws_target)
+def test_on_aws_sizes_over_the_accounts_cap_are_skipped_in_one_line(stack) -> None:
+    aws_target = stack
     layout = stack_layout(aws_target)
     # What a new account answers above 3,008 MB.
     faults.install(faults.Fault(
@@ -159,8 +158,8 @@ def test_on_aws_sizes_over_the_accounts_cap_are_skipped_in_one_line(aws_target) 
     assert _leftovers(aws_target) == []
 
 
-def test_on_aws_a_paused_function_is_one_line_before_any_change(aws_target) -> None:
-    deploy_fake_stack(aws_target)
+def test_on_aws_a_paused_function_is_one_line_before_any_change(stack) -> None:
+    aws_target = stack
     layout = stack_layout(aws_target)
     lam = aws_target.client("lambda")
     lam.put_function_concurrency(FunctionName=layout.function, ReservedConcurrentExecutions=0)
