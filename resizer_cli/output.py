@@ -118,8 +118,17 @@ class Reporter:
 
     def print(self, renderable: Any, style: str = "") -> None:
         """Primary human output (tables) to stdout."""
-        if self.human:
+        if not self.human:
+            return
+        if self.out.is_terminal:
             self.out.print(renderable, style=style or None)
+            return
+        # Off a terminal there are no styles to keep; a table's cells are padded to their
+        # column's width, so strip what that leaves at the end of each line.
+        with self.out.capture() as captured:
+            self.out.print(renderable, style=style or None)
+        self.out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        self.out.file.flush()
 
     def emit_json(self, obj: Any) -> None:
         """One JSON document (or JSON line) on stdout."""
