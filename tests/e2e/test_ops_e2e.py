@@ -187,7 +187,7 @@ def test_logs_show_invocations_and_follow_stops_cleanly(resizer: Run, tmp_path: 
     proc = resizer("logs", "--filter", "logme", "--since", "1h")
     assert proc.returncode == 0 and "logme.jpg" in proc.stdout and "REPORT" not in proc.stdout
     proc = resizer("logs", "--since", "last tuesday")
-    assert proc.returncode == 1 and "cannot read --since" in proc.stderr
+    assert proc.returncode == 2 and "cannot read --since" in proc.stderr  # a usage mistake
     # Follow until "Ctrl-C" (injected on the third poll): exit 0, no traceback, no repeats.
     faults = [{"service": "logs", "operation": "FilterLogEvents", "kind": "interrupt",
                "after": 2}]
