@@ -14,10 +14,11 @@ gives us a `LogSink` that writes into moto's CloudWatch Logs backend.
   5 times it (Lambda: 1 s to 5 min, the retry delays' scale), until the reservation is lifted
   or the event outlives its maximum age. Throttles use none of the event's retries, and a
   held event is not "pending" for `drain` (nothing can run it).
-- Asynchronous invocations (S3 events, InvocationType=Event) go to a per-function queue and are
-  retried twice on error, after RESIZER_EMULATOR_RETRY_DELAY seconds and twice that (Lambda waits
-  about 1 and 2 minutes). An event whose attempts are used up, or older than its maximum age,
-  goes to the function's on-failure destination (`destinations.py`).
+- Asynchronous invocations (S3 events, InvocationType=Event; `asyncqueue.py`) go to a
+  per-function queue and are retried twice on error, after RESIZER_EMULATOR_RETRY_DELAY
+  seconds and twice that (Lambda waits about 1 and 2 minutes). An event whose attempts are
+  used up, or older than its maximum age, goes to the function's on-failure destination
+  (`destinations.py`).
 - Timeout and memory size are enforced from the parent: the worker is killed and replaced, and the
   log stream gets Lambda's lines for it.
 - CPU follows memory (`cpushare.py`): each worker gets memory/1769 of a core, by a cgroup quota
@@ -37,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from resizer_cli.emulator.artifacts import Artifacts, UnsafeArchive
+from resizer_cli.emulator.asyncqueue import AsyncInvocations
 from resizer_cli.emulator.cpushare import CpuShare
-from resizer_cli.emulator.destinations import FailureSink, invocation_record
+from resizer_cli.emulator.destinations import FailureSink
 from resizer_cli.emulator.environment import (
     LOCAL_RUNTIME,
     Environment,
@@ -59,7 +61,7 @@ class Throttled(Exception):
     """The function may run nothing now (reserved concurrency 0)."""
 
 
-class Runtime:
+class Runtime(AsyncInvocations):
     def __init__(
         self, workdir: Path, endpoint: str, sink: LogSink, *,
         credentials: dict[str, str] | None = None,
@@ -219,111 +221,6 @@ class Runtime:
         if spec.reserved_concurrency is not None:
             return max(1, spec.reserved_concurrency)
         return max(1, self.default_concurrency)
-
-    # -- async queue ----------------------------------------------------------------------------
-    def _enqueue(self, key: str, name: str, item: AsyncItem) -> None:
-        if self._closed.is_set():
-            return
-        pool = self._pool(key, name)
-        with pool.cond:
-            pool.queue.append(item)
-            pool.pending += 1
-            start = pool.consumers < max(pool.limit, 1)
-            if start:
-                pool.consumers += 1
-        if start:
-            threading.Thread(
-                target=self._consume, args=(pool,), daemon=True, name=f"async-{name}"
-            ).start()
-
-    def _consume(self, pool: Pool) -> None:
-        while not self._closed.is_set():
-            with pool.cond:
-                if not pool.queue:
-                    pool.consumers -= 1
-                    return
-                item = pool.queue.popleft()
-            try:
-                self._process(pool, item)
-            finally:
-                with pool.cond:
-                    pool.pending -= 1
-
-    def _process(self, pool: Pool, item: AsyncItem) -> None:
-        spec = item.resolve()
-        if spec is None:
-            log.warning("dropping event %s: function %s no longer exists",
-                        item.request_id, pool.name)
-            return
-        if spec.max_event_age_s is not None and time.time() - item.enqueued > spec.max_event_age_s:
-            self._give_up(spec, item, None, "EventAgeExceeded")
-            return
-        if spec.reserved_concurrency == 0:
-            self._hold(pool, item)
-            return
-        try:
-            result = self._execute(spec, item.event, item.request_id)
-        except Exception:
-            log.exception("async invocation %s failed in the runtime", item.request_id)
-            return
-        if result.failed:
-            self._after_failure(pool, spec, item, result)
-
-    def _after_failure(
-        self, pool: Pool, spec: FunctionSpec, item: AsyncItem, result: Result
-    ) -> None:
-        if item.attempt < spec.max_retries:
-            item.attempt += 1
-            delay = self.retry_delay * item.attempt  # Lambda: ~1 min, then ~2 min
-            with pool.cond:
-                pool.stats.retries += 1
-            timer = threading.Timer(delay, self._retry, args=(pool, item))
-            timer.daemon = True
-            with self._lock:
-                self._timers.add(timer)
-            timer.start()
-            return
-        with pool.cond:
-            pool.stats.async_failed += 1
-        log.warning(
-            "async invocation %s of %s failed after %d attempts: %s",
-            item.request_id, spec.name, item.attempt + 1, result.error_type,
-        )
-        self._give_up(spec, item, result, "RetriesExhausted")
-
-    def _give_up(
-        self, spec: FunctionSpec, item: AsyncItem, result: Result | None, condition: str
-    ) -> None:
-        """Send the event's invocation record to its on-failure destination, if it has one."""
-        if self.failures is None or not spec.on_failure:
-            return
-        try:
-            self.failures.deliver(spec, invocation_record(spec, item, result, condition))
-        except Exception:
-            log.exception("could not deliver the failed event %s of %s", item.request_id,
-                          spec.name)
-
-    def _hold(self, pool: Pool, item: AsyncItem) -> None:
-        """Throttled: back to the queue later, without using one of the event's retries."""
-        delay = min(self.retry_delay / 60 * 2 ** item.throttles, self.retry_delay * 5)
-        item.throttles += 1
-        with pool.cond:
-            pool.stats.throttles += 1
-        timer = threading.Timer(delay, self._unhold, args=(pool, item))
-        timer.daemon = True
-        with self._lock:
-            self._held.add(timer)
-        timer.start()
-
-    def _unhold(self, pool: Pool, item: AsyncItem) -> None:
-        with self._lock:
-            self._held.discard(threading.current_thread())
-        self._enqueue(pool.key, pool.name, item)
-
-    def _retry(self, pool: Pool, item: AsyncItem) -> None:
-        self._enqueue(pool.key, pool.name, item)
-        with self._lock:  # after enqueueing, so drain() never sees a gap
-            self._timers.discard(threading.current_thread())
 
     # -- execution ------------------------------------------------------------------------------
     def _execute(self, spec: FunctionSpec, event: str, request_id: str) -> Result:
