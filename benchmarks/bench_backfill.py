@@ -24,7 +24,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +33,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import platformdirs  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks.bench_pipeline import make_images  # noqa: E402
+from benchmarks.bench_pipeline import make_images, private_home  # noqa: E402
 
 BUCKET = "bench-brought-photos"
 
@@ -110,11 +108,7 @@ def main() -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     console = Console(stderr=True)
-    home = Path(tempfile.mkdtemp(prefix="resizer-bench-"))
-    os.environ["RESIZER_HOME"] = str(home)
-    os.environ.setdefault("RESIZER_CACHE_DIR", platformdirs.user_cache_dir("resizer"))
-    for var in ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE"):
-        os.environ.pop(var, None)
+    private_home("resizer-bench-")
 
     from resizer_cli import settings as settings_mod
     from resizer_cli.aws import connect

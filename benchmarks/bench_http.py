@@ -24,7 +24,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,11 +33,10 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import platformdirs  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks.bench_pipeline import _photo  # noqa: E402
+from benchmarks.bench_pipeline import _photo, private_home  # noqa: E402
 
 STORED_BOX = (512, 512)  # made by the upload path
 NEW_BOX = (640, 640)  # --api-sizes: only ever made on the fly
@@ -123,11 +121,7 @@ def main() -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     console = Console(stderr=True)
-    home = Path(tempfile.mkdtemp(prefix="resizer-bench-http-"))
-    os.environ["RESIZER_HOME"] = str(home)
-    os.environ.setdefault("RESIZER_CACHE_DIR", platformdirs.user_cache_dir("resizer"))
-    for var in ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE"):
-        os.environ.pop(var, None)
+    private_home("resizer-bench-http-")
 
     from resizer_cli import settings as settings_mod
     from resizer_cli.aws import connect

@@ -221,6 +221,17 @@ def overhead_subprocess(invokes: int, workdir: Path) -> float:
 
 # -- main -----------------------------------------------------------------------------------------
 
+def private_home(prefix: str) -> Path:
+    """A throw-away RESIZER_HOME for this run's emulator; the usual layer cache, so only the
+    first run builds the layer; nothing from the caller's AWS setup."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["RESIZER_HOME"] = str(home)
+    os.environ.setdefault("RESIZER_CACHE_DIR", platformdirs.user_cache_dir("resizer"))
+    for var in ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE"):
+        os.environ.pop(var, None)
+    return home
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=200)
@@ -233,11 +244,7 @@ def main() -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     console = Console(stderr=True)
-    home = Path(tempfile.mkdtemp(prefix="resizer-bench-"))
-    os.environ["RESIZER_HOME"] = str(home)
-    os.environ.setdefault("RESIZER_CACHE_DIR", platformdirs.user_cache_dir("resizer"))
-    for var in ("AWS_ENDPOINT_URL", "RESIZER_FAULTS", "AWS_PROFILE"):
-        os.environ.pop(var, None)
+    home = private_home("resizer-bench-")
 
     from resizer_cli import settings as settings_mod
     from resizer_cli.aws import connect

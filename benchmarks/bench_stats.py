@@ -124,7 +124,7 @@ def _events(lines: list[str], t0: int) -> list[dict[str, Any]]:
 
 
 def _aggregation_only(lines: list[str], expect: dict[str, Any], t0: int) -> dict[str, float]:
-    from resizer_cli.ops.logscan import ERROR_OR_IMAGE_PATTERN, REPORT_PATTERN
+    from resizer_cli.logscan import ERROR_OR_IMAGE_PATTERN, REPORT_PATTERN
     from resizer_cli.ops.stats import Window, scan_group
 
     client = _Pages(_events(lines, t0))

@@ -77,7 +77,7 @@ def reset_client() -> None:
     _client = None
 
 
-# Inside Lambda the client (boto3's import and S3's service model: most of a cold start) is
+# Inside Lambda the client (botocore's import and S3's service model: most of a cold start) is
 # made at init, as AWS advises ("Initialize SDK clients outside of the function handler"):
 # every event needs it, so first use would only move the cost into the first request, and
 # init is what provisioned concurrency and SnapStart take off the request path

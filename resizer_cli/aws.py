@@ -146,6 +146,19 @@ class Target:
         return partition_for(self.settings.region) or "aws"
 
     @property
+    def where(self) -> str:
+        """Where the stack lives, as messages say it."""
+        return "the local emulator" if self.is_local else f"AWS {self.settings.region}"
+
+    def stack_not_found(self) -> StackNotFound:
+        return StackNotFound(self.settings.stack, self.where)
+
+    @property
+    def function_arn(self) -> str:
+        return (f"arn:{self.partition}:lambda:{self.settings.region}:{self.account_id}:"
+                f"function:{self.names.function}")
+
+    @property
     def names(self) -> Names:
         names = Names(
             self.settings.stack,

@@ -19,8 +19,8 @@ from resizer_cli.cli.common import (
     TargetOpt,
     open_target,
 )
+from resizer_cli.logscan import Scan
 from resizer_cli.ops.logs import parse_since
-from resizer_cli.ops.logscan import Scan
 from resizer_cli.ops.stats import Window, stack_stats
 from resizer_cli.output import Reporter
 

@@ -25,6 +25,7 @@ from resizer_cli import retry
 from resizer_cli.aws import Target
 from resizer_cli.deploy import pause, retries
 from resizer_cli.errors import error_code
+from resizer_cli.logscan import Scan
 
 POLL_S = 2.0
 MARGIN_S = 6.0
@@ -36,20 +37,11 @@ def running(logs: Any, group: str, since_ms: int) -> set[str]:
     """Request ids with a START line and no REPORT line since `since_ms`."""
     started: set[str] = set()
     ended: set[str] = set()
-    kwargs: dict[str, Any] = {
-        "logGroupName": group, "startTime": since_ms, "filterPattern": PATTERN
-    }
     try:
-        while True:
-            page = retries.call(lambda: logs.filter_log_events(**kwargs))
-            for event in page.get("events", []):
-                m = _LINE.match(str(event.get("message", "")))
-                if m:
-                    (started if m.group(1) == "START" else ended).add(m.group(2))
-            token = page.get("nextToken")
-            if not token or token == kwargs.get("nextToken"):
-                break
-            kwargs["nextToken"] = token
+        for event in Scan(logs, group, since_ms, PATTERN, call=retries.call):
+            m = _LINE.match(str(event.get("message", "")))
+            if m:
+                (started if m.group(1) == "START" else ended).add(m.group(2))
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise

@@ -27,7 +27,7 @@ from resizer_cli.deploy.desired import (
 from resizer_cli.deploy.inventory import Inventory, read_function, read_inventory, read_role
 from resizer_cli.deploy.lock import stack_lock
 from resizer_cli.deploy.plan import Action, Plan, plan
-from resizer_cli.errors import StackNotFound, error_code
+from resizer_cli.errors import error_code
 from resizer_cli.output import Reporter
 from resizer_cli.settings import Settings
 
@@ -277,16 +277,10 @@ def require_stack(target: Target) -> None:
             s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
         if error_code(exc) in ("ResourceNotFoundException", "404", "NoSuchBucket", "NotFound"):
-            raise StackNotFound(names.stack, _where(target)) from None
+            raise target.stack_not_found() from None
         raise translate(exc, "checking the stack") from None
     except BotoCoreError as exc:
         raise translate(exc, "checking the stack") from None
-
-
-def _where(target: Target) -> str:
-    if target.is_local:
-        return "the local emulator"
-    return f"AWS {target.settings.region}"
 
 
 __all__ = [

@@ -18,8 +18,8 @@ from resizer_cli.deploy.stack import (
     effective_architecture,
     inventory_for,
 )
-from resizer_cli.errors import ResizerError, StackNotFound, error_code
-from resizer_cli.ops.logscan import ERROR_PATTERN, REPORT_PATTERN, count_lines, is_error_line
+from resizer_cli.errors import ResizerError, error_code
+from resizer_cli.logscan import ERROR_PATTERN, REPORT_PATTERN, count_lines, is_error_line
 
 WINDOW_S = 3600
 MAX_PAGES = 200  # a safety net: at 10,000 events a page, far beyond "recent"
@@ -74,8 +74,7 @@ def stack_status(
     inv = inventory_for(target, d)
     d = desired_api.settle(d, inv)
     if not inv.anything:
-        where = "the local emulator" if target.is_local else f"AWS {settings.region}"
-        raise StackNotFound(settings.stack, where)
+        raise target.stack_not_found()
     problems: list[str] = []
     try:
         drift = [a.to_json() for a in plan(d, inv).actions]

@@ -134,9 +134,7 @@ def _notification_actions(
 def _plan(target: Target) -> TeardownPlan:
     settings = target.settings
     names = Names(settings.stack, target.account_id, settings.region)
-    fn_arn = (
-        f"arn:{target.partition}:lambda:{names.region}:{names.account}:function:{names.function}"
-    )
+    fn_arn = target.function_arn
     actions: list[Action] = []
     skipped: list[str] = []
 

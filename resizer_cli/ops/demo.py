@@ -20,6 +20,7 @@ from resizer_cli import settings as settings_mod
 from resizer_cli.aws import connect
 from resizer_cli.emulator import control
 from resizer_cli.errors import ResizerError
+from resizer_cli.logscan import Scan
 from resizer_cli.ops import upload as up
 from resizer_cli.ops.collect import collect
 from resizer_cli.ops.download import check_writable
@@ -145,16 +146,8 @@ def _rows(results: list[FileResult], out: Path) -> list[tuple[str, ...]]:
 
 
 def _log_events(target: Any, function: str, since_ms: int) -> list[dict[str, Any]]:
-    logs = target.client("logs")
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{function}", "startTime": since_ms}
     try:
-        while True:
-            page = logs.filter_log_events(**kwargs)
-            events += page.get("events", [])
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
+        events = list(Scan(target.client("logs"), f"/aws/lambda/{function}", since_ms, None))
     except Exception:
         return []
     events.sort(key=lambda e: e["timestamp"])

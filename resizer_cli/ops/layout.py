@@ -14,7 +14,7 @@ from lambda_handler.freshness import settings_hash
 from lambda_handler.web.config import WebConfig
 from resizer_cli.aws import Target
 from resizer_cli.deploy.stack import require_stack
-from resizer_cli.errors import ResizerError, StackNotFound, error_code
+from resizer_cli.errors import ResizerError, error_code
 from resizer_cli.naming import DEST_PREFIX, RESULTS_PREFIX, SOURCE_PREFIX
 
 DEFAULT_SIZES = parse_sizes(DEFAULTS["SIZES"])
@@ -42,11 +42,6 @@ class StackLayout:
         return f"{self.results_prefix}{source_key[len(self.source_prefix):]}.json"
 
 
-def _where(target: Target) -> str:
-    if target.is_local:
-        return "the local emulator"
-    return f"AWS {target.settings.region}"
-
 
 def require_deployed(target: Target) -> None:
     """StackNotFound (one line pointing to `resizer setup`) when the stack is not there."""
@@ -63,7 +58,7 @@ def stack_layout(target: Target) -> StackLayout:
         env = conf.get("Environment", {}).get("Variables", {}) or {}
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
-            raise StackNotFound(target.settings.stack, _where(target)) from None
+            raise target.stack_not_found() from None
         raise
     try:
         # The function's own parser, so prefixes, sizes and format are read as it reads them.

@@ -11,12 +11,10 @@ from resizer_cli.errors import ResizerError
 from resizer_cli.ops.fanout import concurrency_of
 
 
-def _left_by_a_run(target: Target, function: str) -> bool:
+def _left_by_a_run(target: Target) -> bool:
     """Whether the 0 is a pause that an interrupted setup or teardown left (its tag)."""
-    arn = (f"arn:{target.partition}:lambda:{target.settings.region}:{target.account_id}:"
-           f"function:{function}")
     try:
-        tags = target.client("lambda").list_tags(Resource=arn).get("Tags", {})
+        tags = target.client("lambda").list_tags(Resource=target.function_arn).get("Tags", {})
     except ClientError:
         return False
     return PAUSE_TAG in tags
@@ -27,7 +25,7 @@ def check_not_paused(target: Target, function: str, waiting: str, instead: str) 
     vain ("waiting for thumbnails"); `instead`: what the user can do meanwhile."""
     if not function or concurrency_of(target.client("lambda"), function) != 0:
         return
-    if _left_by_a_run(target, function):
+    if _left_by_a_run(target):
         fix = "run `resizer setup` to finish the pause an interrupted run left"
     else:
         fix = ("lift it with `resizer setup --reserved-concurrency none` (or a number of "

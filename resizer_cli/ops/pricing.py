@@ -60,12 +60,13 @@ def list_price(
     )
 
 
-def price_for(settings: Settings) -> Price:
-    """The stack's price: the table's for its region and architecture, or the settings' own
-    (`price_request_usd`, `price_gb_second_usd` in resizer.toml or RESIZER_PRICE_*)."""
+def price_for(settings: Settings, architecture: str | None = None) -> Price:
+    """The stack's price: the table's for its region and architecture (the deployed
+    function's, when given), or the settings' own (`price_request_usd`,
+    `price_gb_second_usd` in resizer.toml or RESIZER_PRICE_*)."""
     return list_price(
         settings.region,
-        settings.architecture,
+        architecture or settings.architecture,
         request_usd=settings.price_request_usd,
         gb_second_usd=settings.price_gb_second_usd,
     )

@@ -1,6 +1,6 @@
 """`resizer stats`: what the function did and cost in a window, from its own log lines.
 
-Two filtered scans of the log group (ops.logscan), aggregated as the pages stream in:
+Two filtered scans of the log group (resizer_cli.logscan), aggregated as the pages stream in:
 
 1. REPORT lines (one per invocation): invocations, durations, billed GB-seconds at each line's
    own Memory Size (tune changes it), max memory used, cold starts and their init, and the
@@ -34,9 +34,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from resizer_cli.aws import Target
-from resizer_cli.errors import StackNotFound, error_code
-from resizer_cli.ops.logscan import ERROR_OR_IMAGE_PATTERN, REPORT_PATTERN, Scan, json_line
-from resizer_cli.ops.pricing import Price, list_price
+from resizer_cli.errors import error_code
+from resizer_cli.logscan import ERROR_OR_IMAGE_PATTERN, REPORT_PATTERN, Scan, json_line
+from resizer_cli.ops.pricing import Price, price_for
 from resizer_cli.ops.reports import Report, parse_report
 
 _RID_RE = re.compile(
@@ -255,13 +255,10 @@ def stack_stats(
             FunctionName=target.names.function)
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
-            where = "the local emulator" if target.is_local else f"AWS {settings.region}"
-            raise StackNotFound(settings.stack, where) from None
+            raise target.stack_not_found() from None
         raise
     architecture = (conf.get("Architectures") or ["x86_64"])[0]
-    price = list_price(settings.region, architecture,
-                       request_usd=settings.price_request_usd,
-                       gb_second_usd=settings.price_gb_second_usd)
+    price = price_for(settings, architecture)
     group = target.names.log_group
     try:
         agg = scan_group(target.client("logs"), group, window, on_page)

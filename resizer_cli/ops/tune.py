@@ -36,7 +36,7 @@ from resizer_cli.ops import tune_sample
 from resizer_cli.ops.failures import one_line
 from resizer_cli.ops.fanout import concurrency_of
 from resizer_cli.ops.layout import StackLayout
-from resizer_cli.ops.pricing import Price, list_price
+from resizer_cli.ops.pricing import Price, price_for
 from resizer_cli.ops.reports import Report, parse_report
 from resizer_cli.ops.tuning import Row, choose, row_of
 from resizer_cli.output import Reporter
@@ -176,13 +176,6 @@ def run_tune(target: Target, layout: StackLayout, sample: tune_sample.Sample,
         return _run(target, layout, sample, options, reporter)
 
 
-def _price(target: Target, conf: dict[str, Any]) -> Price:
-    settings = target.settings
-    arch = (conf.get("Architectures") or [settings.architecture])[0]
-    return list_price(settings.region, str(arch), request_usd=settings.price_request_usd,
-                      gb_second_usd=settings.price_gb_second_usd)
-
-
 def _run(target: Target, layout: StackLayout, sample: tune_sample.Sample,
          options: TuneOptions, reporter: Reporter) -> TuneRun:
     function = layout.function
@@ -193,7 +186,7 @@ def _run(target: Target, layout: StackLayout, sample: tune_sample.Sample,
     original = int(conf["MemorySize"])
     if concurrency_of(lam, function) == 0:
         raise _throttled(function)
-    price = _price(target, conf)
+    price = price_for(target.settings, (conf.get("Architectures") or [None])[0])
     run = TuneRun(function, original, options.strategy, sample.description, price.source,
                   memory_now=original)
     placed: tune_sample.Placed | None = None

@@ -32,6 +32,7 @@ from resizer_cli.ops.content import sniff_image
 from resizer_cli.ops.fanout import SourceObject, s3_record
 from resizer_cli.ops.keys import thumbnail_keys
 from resizer_cli.ops.layout import StackLayout
+from resizer_cli.ops.watch import unquote_etag
 from resizer_cli.paths import cache_dir
 
 SAMPLE_FOLDER = ".resizer-tune/"
@@ -123,7 +124,7 @@ def place(s3: Any, layout: StackLayout, sample: Sample) -> Placed:
     key = f"{layout.source_prefix}{SAMPLE_FOLDER}{uuid.uuid4().hex}{sample.extension}"
     resp = s3.put_object(Bucket=layout.source_bucket, Key=key, Body=sample.data,
                          ContentType=sample.content_type)
-    return Placed(key, str(resp.get("ETag", "")).strip('"'), len(sample.data),
+    return Placed(key, unquote_etag(resp.get("ETag")), len(sample.data),
                   resp.get("VersionId"))
 
 
@@ -164,7 +165,7 @@ def await_notification(s3: Any, layout: StackLayout, placed: Placed, timeout: fl
     delay = 0.1
     while True:
         record = read_record(s3, layout, placed.key)
-        if record is not None and str(record.get("source_etag", "")).strip('"') == placed.etag:
+        if record is not None and unquote_etag(record.get("source_etag")) == placed.etag:
             return True
         if time.monotonic() >= deadline:
             return False
@@ -206,7 +207,7 @@ def sweep(s3: Any, layout: StackLayout) -> int:
                 continue  # perhaps another machine's run, still going
             key = str(obj["Key"])
             content_type = _TYPES.get(key[key.rfind("."):], "image/jpeg")
-            remove(s3, layout, Placed(key, str(obj.get("ETag", "")).strip('"'),
+            remove(s3, layout, Placed(key, unquote_etag(obj.get("ETag")),
                                       int(obj.get("Size", 0))), content_type)
             removed += 1
     return removed

@@ -23,7 +23,7 @@ from lambda_handler.web.config import WebConfig
 from resizer_cli.aws import Target
 from resizer_cli.deploy.apply import translate
 from resizer_cli.deploy.inventory_api import invoke_url, read_apis
-from resizer_cli.errors import USAGE, ResizerError, StackNotFound, error_code
+from resizer_cli.errors import USAGE, ResizerError, error_code
 
 _DURATION = re.compile(r"^(?:(\d{1,9})([smhd]))+$")
 _PART = re.compile(r"(\d{1,9})([smhd])")
@@ -65,8 +65,7 @@ def _function_env(target: Target) -> dict[str, str]:
         conf = lam.get_function_configuration(FunctionName=target.names.function)
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
-            where = "the local emulator" if target.is_local else f"AWS {target.settings.region}"
-            raise StackNotFound(target.settings.stack, where) from None
+            raise target.stack_not_found() from None
         raise translate(exc, "reading the function's configuration") from None
     except BotoCoreError as exc:
         raise translate(exc, "reading the function's configuration") from None

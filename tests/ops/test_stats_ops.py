@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from resizer_cli.aws import Target
 from resizer_cli.errors import StackNotFound
-from resizer_cli.ops.logscan import ERROR_OR_IMAGE_PATTERN, REPORT_PATTERN, Scan
+from resizer_cli.logscan import ERROR_OR_IMAGE_PATTERN, REPORT_PATTERN, Scan
 from resizer_cli.ops.pricing import PRICES_AS_OF
 from resizer_cli.ops.stats import Window, nearest_rank, stack_stats
 from resizer_cli.settings import Settings

@@ -1,4 +1,5 @@
-"""Scanning the function's log group with server-side filter patterns (status and stats).
+"""Scanning the function's log group with server-side filter patterns (status, stats,
+teardown's drain, the demo).
 
 Lambda writes one REPORT line per invocation. CloudWatch filters server-side, so only the
 lines wanted cross the network: exact at any volume, without reading every event.
@@ -63,10 +64,12 @@ class Scan:
     logs: Any
     group: str
     start_ms: int
-    pattern: str
+    pattern: str | None  # None: every event
     end_ms: int | None = None
     max_pages: int | None = None
     on_page: Callable[[Scan], None] | None = None
+    # How each page is fetched: a caller may wrap it in its retries (deploy.retries.call).
+    call: Callable[[Callable[[], Any]], Any] = field(default=lambda fetch: fetch(), repr=False)
     pages: int = field(default=0, init=False)
     events: int = field(default=0, init=False)  # distinct events returned
     duplicates: int = field(default=0, init=False)
@@ -75,16 +78,17 @@ class Scan:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
-            "logGroupName": self.group, "startTime": self.start_ms,
-            "filterPattern": self.pattern, "limit": PAGE_LIMIT,
+            "logGroupName": self.group, "startTime": self.start_ms, "limit": PAGE_LIMIT,
         }
+        if self.pattern is not None:
+            kwargs["filterPattern"] = self.pattern
         if self.end_ms is not None:
             kwargs["endTime"] = self.end_ms
         while True:
             if self.max_pages is not None and self.pages >= self.max_pages:
                 self.truncated = True
                 return
-            resp = self.logs.filter_log_events(**kwargs)
+            resp = self.call(lambda: self.logs.filter_log_events(**kwargs))
             self.pages += 1
             for event in resp.get("events", []):
                 eid = event.get("eventId")
